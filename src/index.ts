@@ -16,3 +16,44 @@ export type { CorpusImage, CorpusJson, CorpusStats, PrepareOptions, PreparedCorp
 export { readSplitFile, SPLITS } from './data/splits.js';
 export type { Split } from './data/splits.js';
 export type { DataIssue } from './data/issues.js';
+
+// Scoring: coco-caption's BLEU, ROUGE-L and CIDEr-D (METEOR and SPICE need Java: not provided).
+export { scoreCaptions, formatScores, METRICS } from './eval/score.js';
+export type { CaptionScores, Metric } from './eval/score.js';
+export { cocoTokenize } from './eval/ptb-tokenizer.js';
+export { loadReferences, readCaptionsJson } from './eval/references.js';
+
+// Caption generation: greedy and beam search over any StepDecoder.
+export { beamSearch } from './decode/beam-search.js';
+export { greedySearch } from './decode/greedy.js';
+export type { DecodeOptions, DecodedCaption } from './decode/options.js';
+
+// Serving: the HTTP API and the web page around a Captioner (`captioner serve` runs it).
+export { buildServer } from './serve/server.js';
+export type { ServerOptions } from './serve/server.js';
+export { DEFAULT_LIMITS, resolveLimits } from './serve/limits.js';
+export type { ServeLimits } from './serve/limits.js';
+export { closeOnSignals } from './serve/shutdown.js';
+export type { ErrorBody } from './serve/error-body.js';
+
+// Vision: images in, CNN feature vectors out (`captioner features`, `captioner classify`).
+export { loadEncoder } from './vision/encoder.js';
+export type {
+  ImageEncoder,
+  ImageInput,
+  EncodeOptions,
+  EncodeResult,
+  LoadEncoderOptions,
+} from './vision/encoder.js';
+export { decodeImage, sniffImageFormat } from './vision/decode-image.js';
+export type {
+  DecodedImage,
+  DecodeOptions as ImageDecodeOptions,
+  ImageFormat,
+} from './vision/decode-image.js';
+export { ENCODERS, DEFAULT_ENCODER } from './vision/encoders.js';
+export type { EncoderSpec } from './vision/encoders.js';
+export { readPooledFeatures, openSpatialFeatures } from './vision/feature-store.js';
+export type { EncoderIdentity, PooledFeatures, SpatialFeatures } from './vision/feature-store.js';
+export { computeFeatures } from './vision/compute-features.js';
+export { loadImageNetLabels, topK } from './vision/labels.js';

@@ -57,12 +57,18 @@ export class Vocabulary {
     return words.map((w) => this.id(w));
   }
 
-  /** Ids to text; specials are dropped, never printed. */
+  /**
+   * Ids to text; specials are dropped, never printed. Cleaning split "dog's" into "dog s": the lone "s"
+   * is joined back ("dog's"), which is also how references tokenize for scoring ("dog 's").
+   */
   decode(ids: Iterable<number>): string {
     const words: string[] = [];
     for (const id of ids) {
       if (id === END) break;
-      if (id >= SPECIAL_TOKENS.length && id < this.tokens.length) words.push(this.tokens[id]);
+      if (id < SPECIAL_TOKENS.length || id >= this.tokens.length) continue;
+      const word = this.tokens[id];
+      if (word === 's' && words.length > 0) words[words.length - 1] += "'s";
+      else words.push(word);
     }
     return words.join(' ');
   }

@@ -46,3 +46,9 @@ test('save and load round-trip; a broken file is a clear error', async () => {
   await assert.rejects(Vocabulary.load(join(dir, 'bad.json')), /id 0 must be <pad>/);
   await assert.rejects(Vocabulary.load(join(dir, 'missing.json')), /cannot read vocabulary/);
 });
+
+test('a lone "s" left by cleaning is joined back as a possessive', () => {
+  const vocab = Vocabulary.build([['a', 'dog', 's', 'ball']], 1);
+  assert.equal(vocab.decode(vocab.encode(['a', 'dog', 's', 'ball'])), "a dog's ball");
+  assert.equal(vocab.decode(vocab.encode(['s', 'dog'])), 's dog');
+});

@@ -1,0 +1,114 @@
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { resolveLimits } from '../../serve/limits.js';
+import { buildServer } from '../../serve/server.js';
+import { closeOnSignals } from '../../serve/shutdown.js';
+import { CaptionerError, errnoCode } from '../../util/errors.js';
+import { runCommand } from '../run-command.js';
+
+interface ServeFlags {
+  port?: number;
+  host?: string;
+  model?: string;
+  encoder?: string;
+  maxUploadMb?: number;
+  maxMegapixels?: number;
+  concurrency?: number;
+  queue?: number;
+  batch?: number;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('serve the web page and the HTTP API (POST /api/caption, GET /api/model, GET /healthz)')
+    .option('--port <n>', 'port (env PORT; default 3000)', portArg)
+    .option('--host <host>', 'address to listen on, 0.0.0.0 for all (env HOST; default localhost)')
+    .option('--model <dir>', 'model folder (default: the bundled model)')
+    .option('--encoder <name|path>', "image encoder (default: the model's own)")
+    .option(
+      '--max-upload-mb <n>',
+      'largest upload in MB (env CAPTIONER_MAX_UPLOAD_MB; default 10)',
+      numberArg,
+    )
+    .option(
+      '--max-megapixels <n>',
+      'largest image in megapixels (env CAPTIONER_MAX_MEGAPIXELS; default 50)',
+      numberArg,
+    )
+    .option(
+      '--concurrency <n>',
+      'captions computed at once (env CAPTIONER_CONCURRENCY; default 2)',
+      numberArg,
+    )
+    .option(
+      '--queue <n>',
+      'requests that may wait; more get 503 (env CAPTIONER_QUEUE; default 32)',
+      numberArg,
+    )
+    .option(
+      '--batch <n>',
+      'most waiting photos captioned as one batch (env CAPTIONER_BATCH; default 8)',
+      numberArg,
+    )
+    .action(
+      runCommand(async (flags: ServeFlags) => {
+        // Check the settings before the (slow) model load.
+        const port = flags.port ?? envPort();
+        const host = flags.host ?? (process.env.HOST || 'localhost');
+        const limits = resolveLimits({
+          maxUploadBytes: flags.maxUploadMb && Math.round(flags.maxUploadMb * 1024 * 1024),
+          maxPixels: flags.maxMegapixels && Math.round(flags.maxMegapixels * 1_000_000),
+          concurrency: flags.concurrency,
+          maxQueued: flags.queue,
+          batchSize: flags.batch,
+        });
+        const log = (line: string) => process.stderr.write(`captioner: ${line}\n`);
+        log('loading the model…');
+        // Imported here, so other commands start without the model stack.
+        const { loadCaptioner } = await import('../../pipeline/load-captioner.js');
+        const captioner = await loadCaptioner({ model: flags.model, encoder: flags.encoder });
+        const app = buildServer({ captioner, limits });
+        const closed = closeOnSignals(app, captioner, { log });
+        try {
+          await app.listen({ port, host });
+        } catch (error) {
+          await captioner.dispose();
+          if (errnoCode(error) === 'EADDRINUSE') {
+            throw new CaptionerError(
+              'PORT_IN_USE',
+              `port ${port} is already in use: stop the other server or pick another with --port or PORT`,
+            );
+          }
+          throw error;
+        }
+        const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+        const url = `http://${shown.includes(':') ? `[${shown}]` : shown}:${(app.server.address() as { port: number }).port}/`;
+        log(`serving ${captioner.card.name} at ${url} (Ctrl+C to stop)`);
+        await closed;
+      }),
+    );
+}
+
+function portArg(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError(`not a port number: "${value}"`);
+  return n;
+}
+
+function envPort(): number {
+  const raw = process.env.PORT || '3000';
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new CaptionerError('BAD_CONFIG', `PORT must be a port number, got "${raw}"`);
+  }
+  return n;
+}
+
+function numberArg(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError(`must be a positive number, got "${value}"`);
+  return n;
+}

@@ -1,0 +1,127 @@
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { architectureNames } from '../../model/architectures.js';
+import { loadTrainingData } from '../../train/training-data.js';
+import { trainModel, LOSS_CURVE_FILE, METRICS_FILE, type Schedule } from '../../train/trainer.js';
+import { positiveInt, positiveNumber, runCommand } from '../run-command.js';
+
+interface TrainFlags {
+  work: string;
+  out: string;
+  arch: string;
+  encoder?: string;
+  epochs: number;
+  batch: number;
+  lr: number;
+  seed: number;
+  clip: number;
+  schedule: Schedule;
+  patience: number;
+  threads: number;
+  resume?: boolean;
+  float16?: boolean;
+  embedDim?: number;
+  units?: number;
+  dropout?: number;
+  maxSteps?: number;
+  progress: boolean;
+}
+
+export function registerTrain(program: Command): void {
+  program
+    .command('train')
+    .description('train a caption decoder on the prepared corpus and stored image features')
+    .requiredOption('--work <workdir>', 'work folder written by `captioner prepare` and `captioner features`')
+    .requiredOption(
+      '--out <modeldir>',
+      'model folder to write (weights, config, vocabulary, checkpoint, metrics)',
+    )
+    .option('--arch <name>', `decoder architecture (${architectureNames().join(', ')})`, 'merge')
+    .option('--encoder <name>', 'which stored features to train on (default: the default encoder)')
+    .option('--epochs <n>', 'epochs to train (in total, counting resumed ones)', positiveInt('--epochs'), 20)
+    .option('--batch <n>', 'captions per step', positiveInt('--batch'), 64)
+    .option('--lr <rate>', 'Adam learning rate', positiveNumber('--lr'), 1e-3)
+    .option('--seed <n>', 'seed for initialisation, shuffling and dropout', nonNegativeInt('--seed'), 1)
+    .option('--clip <norm>', 'clip the gradient to this global L2 norm (0: off)', nonNegative('--clip'), 5)
+    .option(
+      '--schedule <kind>',
+      'learning rate: constant, cosine, or plateau (halve when dev loss stalls)',
+      'plateau',
+    )
+    .option(
+      '--patience <n>',
+      'stop after this many epochs without dev improvement (0: never)',
+      nonNegativeInt('--patience'),
+      3,
+    )
+    .option(
+      '--threads <n>',
+      'gradient worker threads',
+      positiveInt('--threads'),
+      Math.min(2, availableParallelism()),
+    )
+    .option('--embed-dim <n>', 'word embedding width', positiveInt('--embed-dim'))
+    .option('--units <n>', 'LSTM and projection width', positiveInt('--units'))
+    .option('--dropout <p>', 'dropout on the image vector and the word embeddings', nonNegative('--dropout'))
+    .option('--float16', 'store the weights as float16 (half the size)')
+    .option('--max-steps <n>', 'at most this many steps per epoch (quick trials)', positiveInt('--max-steps'))
+    .option('--resume', 'continue the run in --out from its last checkpoint')
+    .option('--no-progress', 'no progress bar')
+    .action(
+      runCommand(async (flags: TrainFlags) => {
+        if (!['constant', 'cosine', 'plateau'].includes(flags.schedule))
+          throw new InvalidArgumentError('--schedule must be constant, cosine or plateau');
+        if (flags.dropout !== undefined && flags.dropout >= 1)
+          throw new InvalidArgumentError('--dropout must be below 1');
+        const data = await loadTrainingData(resolve(flags.work), flags.encoder);
+        const model: Record<string, unknown> = {};
+        if (flags.embedDim) model.embedDim = flags.embedDim;
+        if (flags.units) model.units = model.decoderUnits = flags.units;
+        if (flags.dropout !== undefined) model.imageDropout = model.embedDropout = flags.dropout;
+        const out = resolve(flags.out);
+        process.stderr.write(
+          `training ${flags.arch} on ${data.train.length} captions (${data.vocabulary.size} ids, ${data.featureDim}-d ${data.encoder?.name ?? ''} features), ${flags.threads} thread(s)\n`,
+        );
+        const result = await trainModel(data, {
+          outDir: out,
+          arch: flags.arch,
+          model,
+          epochs: flags.epochs,
+          batchSize: flags.batch,
+          learningRate: flags.lr,
+          seed: flags.seed,
+          clipNorm: flags.clip,
+          schedule: flags.schedule,
+          patience: flags.patience,
+          threads: flags.threads,
+          resume: flags.resume ?? false,
+          weightsDtype: flags.float16 ? 'F16' : 'F32',
+          maxStepsPerEpoch: flags.maxSteps,
+          progress: flags.progress,
+        });
+        const best = result.history[result.bestEpoch - 1];
+        process.stdout.write(
+          `model written to ${out} (epoch ${result.bestEpoch}, dev loss ${best?.devLoss.toFixed(4)})${result.stoppedEarly ? ', stopped early' : ''}\n` +
+            `metrics: ${resolve(out, METRICS_FILE)}, loss curve: ${resolve(out, LOSS_CURVE_FILE)}\n`,
+        );
+      }),
+    );
+}
+
+function nonNegativeInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number ≥ 0`);
+    return n;
+  };
+}
+
+function nonNegative(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number ≥ 0`);
+    return n;
+  };
+}

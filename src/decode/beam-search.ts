@@ -1,0 +1,149 @@
+import { END, START, type Vocabulary } from '../data/vocabulary.js';
+import type { StepDecoder } from '../model/step-decoder.js';
+import { FIRST_WORD, NextTokenRules } from './allowed.js';
+import { greedySearch } from './greedy.js';
+import {
+  normalisedScore,
+  resolveDecodeOptions,
+  type DecodeOptions,
+  type DecodedCaption,
+  type ResolvedDecodeOptions,
+} from './options.js';
+
+interface Live {
+  words: number[];
+  logProb: number;
+  /** This hypothesis's row in the decoder state. */
+  row: number;
+}
+
+interface Candidate {
+  parent: number;
+  token: number;
+  logProb: number;
+}
+
+/**
+ * Captions for a batch of images by beam search (beam 1 is greedy search). Every step is one
+ * `decoder.step` over all live hypotheses of all images. Per image, each step ranks every extension
+ * of its live hypotheses by summed log-probability: the best k that end (END) among the best k overall
+ * are finished; the best k that do not end are the new beam. An image stops once it has k finished
+ * captions that no live hypothesis can still beat (a bound exact for any α ≥ 0), or at maxLength.
+ * Returns, per image, the best `results` captions by normalised score, best first.
+ */
+export function beamSearch(
+  decoder: StepDecoder,
+  images: Float32Array[],
+  vocabulary: Pick<Vocabulary, 'decode'>,
+  options: DecodeOptions = {},
+): DecodedCaption[][] {
+  const o = resolveDecodeOptions(options);
+  if (images.length === 0) return [];
+  if (o.beam === 1) return greedySearch(decoder, images, vocabulary, o);
+  const k = o.beam;
+  const V = decoder.vocabSize;
+  const rules = new NextTokenRules(o.maxLength, o.blockRepeatedTrigrams);
+  const finished: { words: number[]; logProb: number; score: number }[][] = images.map(() => []);
+  let live: Live[][] = images.map((_, b) => [{ words: [], logProb: 0, row: b }]);
+  let state = decoder.start(images);
+  let tokens = new Int32Array(images.length).fill(START);
+
+  for (;;) {
+    const { logProbs, state: stepped } = decoder.step(state, tokens);
+    const parents: number[] = [];
+    const nextTokens: number[] = [];
+    const nextLive: Live[][] = [];
+    live.forEach((hyps, b) => {
+      const words = bestWords(hyps, logProbs, V, k, rules);
+      const ends: Candidate[] = [];
+      hyps.forEach((h, parent) => {
+        if (rules.endAllowed(h.words))
+          ends.push({ parent, token: END, logProb: h.logProb + logProbs[h.row * V + END] });
+      });
+      // Stable: on a tie a word outranks the end marker.
+      const ranked = [...words, ...ends].sort((x, y) => y.logProb - x.logProb).slice(0, k);
+      for (const c of ranked) {
+        if (c.token !== END) continue;
+        const words = hyps[c.parent].words;
+        addFinished(finished[b], { words, logProb: c.logProb, score: score(c.logProb, words.length, o) }, k);
+      }
+      const survivors = done(finished[b], words, k, o) ? [] : words;
+      nextLive[b] = survivors.map((c) => {
+        parents.push(hyps[c.parent].row);
+        nextTokens.push(c.token);
+        return { words: [...hyps[c.parent].words, c.token], logProb: c.logProb, row: parents.length - 1 };
+      });
+    });
+    live = nextLive;
+    if (parents.length === 0) break;
+    state = decoder.select(stepped, Int32Array.from(parents));
+    tokens = Int32Array.from(nextTokens);
+  }
+
+  return finished.map((list) =>
+    list.slice(0, o.results).map((f) => ({
+      tokens: f.words,
+      text: vocabulary.decode(f.words),
+      score: f.score,
+      logProb: f.logProb,
+    })),
+  );
+}
+
+/** Normalised score of a caption of `words` words plus the end marker. */
+function score(logProb: number, words: number, o: ResolvedDecodeOptions): number {
+  return normalisedScore(logProb, words + 1, o.lengthPenalty);
+}
+
+/** The k best word (non-END) extensions of the hypotheses; ties keep the earlier (parent, token). */
+function bestWords(
+  hyps: Live[],
+  logProbs: Float32Array,
+  V: number,
+  k: number,
+  rules: NextTokenRules,
+): Candidate[] {
+  const top: Candidate[] = [];
+  hyps.forEach((h, parent) => {
+    if (rules.onlyToken(h.words) === END) return;
+    const blocked = rules.blocked(h.words);
+    const base = h.row * V;
+    for (let token = FIRST_WORD; token < V; token++) {
+      const logProb = h.logProb + logProbs[base + token];
+      if (top.length === k && !(logProb > top[k - 1].logProb)) continue;
+      if (blocked?.has(token)) continue;
+      let i = Math.min(top.length, k - 1);
+      if (top.length < k) top.push({ parent, token, logProb });
+      while (i > 0 && logProb > top[i - 1].logProb) {
+        top[i] = top[i - 1];
+        i--;
+      }
+      top[i] = { parent, token, logProb };
+    }
+  });
+  return top;
+}
+
+function addFinished(
+  list: { words: number[]; logProb: number; score: number }[],
+  entry: { words: number[]; logProb: number; score: number },
+  k: number,
+): void {
+  let i = list.length;
+  while (i > 0 && entry.score > list[i - 1].score) i--;
+  list.splice(i, 0, entry);
+  if (list.length > k) list.length = k;
+}
+
+/**
+ * True when no live hypothesis can end better than the k-th finished caption: a hypothesis's
+ * log-probability only falls as it grows, so its best possible normalised score is its current sum
+ * divided by the longest length it may reach (or the sum itself when α = 0).
+ */
+function done(list: { score: number }[], live: Candidate[], k: number, o: ResolvedDecodeOptions): boolean {
+  if (live.length === 0) return true;
+  if (list.length < k) return false;
+  const best = Math.max(...live.map((c) => c.logProb));
+  const bound = o.lengthPenalty === 0 ? best : best / Math.pow(o.maxLength + 1, o.lengthPenalty);
+  return bound <= list[k - 1].score;
+}

@@ -1,0 +1,73 @@
+import { END, START, type Vocabulary } from '../data/vocabulary.js';
+import type { StepDecoder } from '../model/step-decoder.js';
+import { FIRST_WORD, NextTokenRules } from './allowed.js';
+import {
+  normalisedScore,
+  resolveDecodeOptions,
+  type DecodeOptions,
+  type DecodedCaption,
+  type ResolvedDecodeOptions,
+} from './options.js';
+
+/**
+ * Greedy search: the most likely allowed token at every step (a word wins a tie with the end marker,
+ * the lower id wins other ties). One `step` per time step for all unfinished images; finished images
+ * leave the batch, so late steps get cheaper. One caption per image.
+ */
+export function greedySearch(
+  decoder: StepDecoder,
+  images: Float32Array[],
+  vocabulary: Pick<Vocabulary, 'decode'>,
+  options: DecodeOptions | ResolvedDecodeOptions = {},
+): DecodedCaption[][] {
+  const o = resolveDecodeOptions(options);
+  const V = decoder.vocabSize;
+  const rules = new NextTokenRules(o.maxLength, o.blockRepeatedTrigrams);
+  const results: DecodedCaption[][] = images.map(() => []);
+  // The images still running, in state-row order.
+  let running = images.map((_, b) => ({ image: b, words: [] as number[], logProb: 0 }));
+  let state = decoder.start(images);
+  let tokens = new Int32Array(images.length).fill(START);
+
+  while (running.length > 0) {
+    const { logProbs, state: stepped } = decoder.step(state, tokens);
+    const keep: number[] = [];
+    running.forEach((r, row) => {
+      const base = row * V;
+      let best = -1;
+      let bestLogProb = -Infinity;
+      if (rules.onlyToken(r.words) !== END) {
+        const blocked = rules.blocked(r.words);
+        for (let t = FIRST_WORD; t < V; t++) {
+          if (logProbs[base + t] > bestLogProb && !blocked?.has(t)) {
+            best = t;
+            bestLogProb = logProbs[base + t];
+          }
+        }
+      }
+      if (rules.endAllowed(r.words) && (best < 0 || logProbs[base + END] > bestLogProb)) {
+        best = END;
+        bestLogProb = logProbs[base + END];
+      }
+      if (best < 0) return; // nothing allowed (a vocabulary of specials only)
+      r.logProb += bestLogProb;
+      if (best === END) {
+        results[r.image].push({
+          tokens: r.words,
+          text: vocabulary.decode(r.words),
+          score: normalisedScore(r.logProb, r.words.length + 1, o.lengthPenalty),
+          logProb: r.logProb,
+        });
+      } else {
+        r.words.push(best);
+        keep.push(row);
+      }
+    });
+    if (keep.length === 0) break;
+    const next = keep.map((row) => running[row]);
+    state = keep.length === running.length ? stepped : decoder.select(stepped, Int32Array.from(keep));
+    tokens = Int32Array.from(next, (r) => r.words[r.words.length - 1]);
+    running = next;
+  }
+  return results;
+}

@@ -1,0 +1,72 @@
+import { ngramCounts, ngramOrder } from './ngrams.js';
+
+/** coco-caption's smoothing constants: they keep a zero count from dividing by or raising zero. */
+const TINY = 1e-15;
+const SMALL = 1e-9;
+
+export interface BleuResult {
+  /** Corpus BLEU-1..n, fractions in [0, 1]. */
+  scores: number[];
+  /** Total candidate length and total effective (closest) reference length, for the brevity penalty. */
+  testLength: number;
+  refLength: number;
+}
+
+/**
+ * Corpus BLEU as coco-caption's bleu_scorer computes it with option 'closest': clipped n-gram matches
+ * and candidate n-gram totals are summed over all images; each image's effective reference length is
+ * the reference length closest to the candidate's (ties: the shorter); one brevity penalty on the sums.
+ */
+export function corpusBleu(
+  candidates: readonly (readonly string[])[],
+  references: readonly (readonly (readonly string[])[])[],
+  maxN = 4,
+): BleuResult {
+  const correct = new Array<number>(maxN).fill(0);
+  const guess = new Array<number>(maxN).fill(0);
+  let testLength = 0;
+  let refLength = 0;
+  candidates.forEach((candidate, i) => {
+    const refs = references[i];
+    // Per n-gram, the most times any one reference has it: the clip for the candidate's count.
+    const maxRefCounts = new Map<string, number>();
+    for (const ref of refs) {
+      for (const [gram, count] of ngramCounts(ref, maxN)) {
+        if (count > (maxRefCounts.get(gram) ?? 0)) maxRefCounts.set(gram, count);
+      }
+    }
+    const length = candidate.length;
+    testLength += length;
+    refLength += closestLength(
+      refs.map((r) => r.length),
+      length,
+    );
+    for (let k = 0; k < maxN; k++) guess[k] += Math.max(0, length - k);
+    for (const [gram, count] of ngramCounts(candidate, maxN)) {
+      correct[ngramOrder(gram) - 1] += Math.min(maxRefCounts.get(gram) ?? 0, count);
+    }
+  });
+
+  const scores: number[] = [];
+  const ratio = (testLength + TINY) / (refLength + SMALL);
+  for (let n = 1; n <= maxN; n++) {
+    let product = 1;
+    for (let k = 0; k < n; k++) product *= (correct[k] + TINY) / (guess[k] + SMALL);
+    let bleu = Math.pow(product, 1 / n);
+    // coco applies the penalty whenever ratio < 1, which includes equal lengths (by 1e-9 / length).
+    if (ratio < 1) bleu *= Math.exp(1 - 1 / ratio);
+    scores.push(bleu);
+  }
+  return { scores, testLength, refLength };
+}
+
+/** Python's min((abs(l - testlen), l) for l in reflens)[1]: the closest length, the shorter on a tie. */
+export function closestLength(refLengths: readonly number[], testLength: number): number {
+  let best = refLengths[0];
+  for (const l of refLengths) {
+    const d = Math.abs(l - testLength);
+    const bestD = Math.abs(best - testLength);
+    if (d < bestD || (d === bestD && l < best)) best = l;
+  }
+  return best;
+}

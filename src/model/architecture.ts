@@ -1,0 +1,50 @@
+import type { tf } from './tf-backend.js';
+import type { ParamLayout, ParamSpec } from './params.js';
+import type { StepDecoder } from './step-decoder.js';
+import type { Rng } from '../util/random.js';
+
+/** Fields every architecture's configuration has; the rest is the architecture's own. */
+export interface ModelConfigBase {
+  arch: string;
+  /** Every id, specials included. */
+  vocabSize: number;
+  /** Length of the pooled image vector the model reads. */
+  featureDim: number;
+}
+
+/**
+ * A teacher-forced batch, time-major: step t of row r is at t·rows + r. Inputs are <start> w1 … wn then
+ * padding; the target at the same place is w1 … wn <end>. Only `positions` (the real targets) count.
+ */
+export interface TrainBatch {
+  rows: number;
+  steps: number;
+  inputs: Int32Array;
+  /** Indices into the steps·rows grid whose target is a real token (words and <end>). */
+  positions: Int32Array;
+  /** The target id at each of `positions`. */
+  targets: Int32Array;
+  /** Pooled image vectors, rows × featureDim. */
+  features: Float32Array;
+  /** One seed per row for its dropout masks, so a row's masks do not depend on how the batch is split. */
+  rowSeeds: Uint32Array;
+}
+
+/**
+ * One decoder design. The training loop and decoding only ever see this interface, so a new
+ * architecture (e.g. attention over the spatial map) is one more implementation, registered by name.
+ */
+export interface Architecture<C extends ModelConfigBase = ModelConfigBase> {
+  readonly name: string;
+  /** Default configuration for a vocabulary and an image-vector length. */
+  defaults(vocabSize: number, featureDim: number): C;
+  /** Checks a configuration read from disk; throws a CaptionerError naming what is wrong. */
+  validate(config: ModelConfigBase): C;
+  params(config: C): ParamSpec[];
+  /** Fresh weights into `flat` (laid out by `layout`). */
+  init(config: C, layout: ParamLayout, flat: Float32Array, rng: Rng): void;
+  /** Summed cross-entropy over the batch's target tokens, differentiable in `params`. */
+  lossSum(config: C, params: Record<string, tf.Tensor>, batch: TrainBatch, training: boolean): tf.Scalar;
+  /** Step-wise inference over a copy of the weights. */
+  stepDecoder(config: C, layout: ParamLayout, flat: Float32Array): StepDecoder;
+}

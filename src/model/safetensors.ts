@@ -1,0 +1,160 @@
+import { CaptionerError } from '../util/errors.js';
+
+/**
+ * The safetensors format (Hugging Face): an 8-byte little-endian header length, a JSON header naming
+ * each tensor's dtype, shape and byte range, then the raw little-endian data. Readable by PyTorch and
+ * HF tools. We store F32 or F16 and always hand back Float32Arrays.
+ */
+export type StoredDtype = 'F32' | 'F16';
+
+export interface NamedTensor {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+export interface SafetensorsFile {
+  tensors: Map<string, { dtype: StoredDtype; shape: number[]; data: Float32Array }>;
+  metadata: Record<string, string>;
+}
+
+export function encodeSafetensors(
+  tensors: NamedTensor[],
+  options: { dtype?: StoredDtype; metadata?: Record<string, string> } = {},
+): Uint8Array[] {
+  const dtype = options.dtype ?? 'F32';
+  const width = dtype === 'F32' ? 4 : 2;
+  const header: Record<string, unknown> = {};
+  if (options.metadata) header.__metadata__ = options.metadata;
+  let offset = 0;
+  for (const t of tensors) {
+    const size = t.shape.reduce((a, b) => a * b, 1);
+    if (size !== t.data.length)
+      throw new Error(`${t.name}: shape ${t.shape} does not hold ${t.data.length} values`);
+    header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + size * width] };
+    offset += size * width;
+  }
+  // Pad the header with spaces so the data starts 8-byte aligned, as the reference writer does.
+  let json = Buffer.from(JSON.stringify(header), 'utf8');
+  const pad = (8 - (json.length % 8)) % 8;
+  if (pad) json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(json.length));
+  const parts: Uint8Array[] = [prefix, json];
+  for (const t of tensors) parts.push(dtype === 'F32' ? float32Bytes(t.data) : float16Bytes(t.data));
+  return parts;
+}
+
+export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors file'): SafetensorsFile {
+  const fail = (why: string): never => {
+    throw new CaptionerError('MODEL_WEIGHTS', `${source}: ${why}`);
+  };
+  if (bytes.length < 8) fail('too short to be safetensors');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = Number(view.getBigUint64(0, true));
+  if (headerLength > bytes.length - 8) fail('header length is past the end of the file');
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + headerLength)).toString('utf8')) as Record<
+      string,
+      unknown
+    >;
+  } catch {
+    return fail('header is not JSON');
+  }
+  const dataStart = 8 + headerLength;
+  const tensors: SafetensorsFile['tensors'] = new Map();
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const { dtype, shape, data_offsets } = entry as {
+      dtype: string;
+      shape: number[];
+      data_offsets: number[];
+    };
+    if (dtype !== 'F32' && dtype !== 'F16')
+      fail(`${name} has dtype ${dtype}; only F32 and F16 are supported`);
+    const [begin, end] = data_offsets;
+    const size = shape.reduce((a, b) => a * b, 1);
+    const width = dtype === 'F32' ? 4 : 2;
+    if (end - begin !== size * width || dataStart + end > bytes.length)
+      fail(`${name}: byte range does not match its shape ${JSON.stringify(shape)}`);
+    const raw = bytes.subarray(dataStart + begin, dataStart + end);
+    const data = dtype === 'F32' ? fromFloat32Bytes(raw, size) : fromFloat16Bytes(raw, size);
+    tensors.set(name, { dtype: dtype as StoredDtype, shape, data });
+  }
+  return { tensors, metadata: (header.__metadata__ as Record<string, string> | undefined) ?? {} };
+}
+
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function float32Bytes(data: Float32Array): Uint8Array {
+  const out = new Uint8Array(data.length * 4);
+  if (littleEndian) out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  else {
+    const view = new DataView(out.buffer);
+    data.forEach((v, i) => view.setFloat32(i * 4, v, true));
+  }
+  return out;
+}
+
+function fromFloat32Bytes(raw: Uint8Array, size: number): Float32Array {
+  const out = new Float32Array(size);
+  if (littleEndian) new Uint8Array(out.buffer).set(raw);
+  else {
+    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    for (let i = 0; i < size; i++) out[i] = view.getFloat32(i * 4, true);
+  }
+  return out;
+}
+
+function float16Bytes(data: Float32Array): Uint8Array {
+  const out = new Uint8Array(data.length * 2);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < data.length; i++) view.setUint16(i * 2, toHalf(data[i]), true);
+  return out;
+}
+
+function fromFloat16Bytes(raw: Uint8Array, size: number): Float32Array {
+  const out = new Float32Array(size);
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  for (let i = 0; i < size; i++) out[i] = fromHalf(view.getUint16(i * 2, true));
+  return out;
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** float32 → IEEE half, round to nearest even; overflow to ±inf, NaN kept. */
+export function toHalf(value: number): number {
+  f32[0] = value;
+  const x = u32[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let half = mant >>> shift;
+    const rest = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    if (rest > mid || (rest === mid && half & 1)) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half++;
+  return sign | half;
+}
+
+export function fromHalf(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}

@@ -1,0 +1,53 @@
+/** What a caption request may ask for. */
+export interface CaptionOptions {
+  /** Beam width; 1 is greedy. Default 3. */
+  beam?: number;
+  /** How many captions to return besides the best (at most the beam width). Default: beam - 1. */
+  alternatives?: number;
+  /** Longest caption, in words. */
+  maxLength?: number;
+}
+
+export interface CaptionAlternative {
+  text: string;
+  /** Length-normalised log-probability: higher is better, 0 is certain. */
+  score: number;
+}
+
+/** Where the time of one caption went, in milliseconds. */
+export interface CaptionTimings {
+  decodeMs: number;
+  encodeMs: number;
+  generateMs: number;
+  totalMs: number;
+}
+
+export interface CaptionResult {
+  caption: string;
+  /** The best captions, best first (the first equals `caption`). */
+  alternatives: CaptionAlternative[];
+  timings: CaptionTimings;
+}
+
+/** An image as the library accepts it: a file path, or the file's bytes. */
+export type ImageInput = string | Buffer | Uint8Array;
+
+/** What a client can learn about the loaded model (GET /api/model). */
+export interface ModelCard {
+  name: string;
+  architecture: string;
+  encoder: { name: string; sha256: string };
+  vocabSize: number;
+  /** Scores the model card reports, e.g. { test: { bleu4: 18.1, ciderD: 47.2 } }. */
+  metrics: Record<string, Record<string, number>>;
+  /** The model card's text (Markdown), if the model folder has one. */
+  description?: string;
+}
+
+export interface Captioner {
+  readonly card: ModelCard;
+  caption(input: ImageInput, options?: CaptionOptions): Promise<CaptionResult>;
+  /** Many images at once (batched through the encoder); a bad image gives its error in place, the rest go on. */
+  captionMany(inputs: ImageInput[], options?: CaptionOptions): Promise<(CaptionResult | { error: Error })[]>;
+  dispose(): Promise<void>;
+}

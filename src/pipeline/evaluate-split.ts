@@ -1,0 +1,133 @@
+import { join } from 'node:path';
+import { findImagesDir } from '../data/corpus.js';
+import type { Split } from '../data/splits.js';
+import { beamSearch } from '../decode/beam-search.js';
+import type { DecodeOptions } from '../decode/options.js';
+import { loadReferences } from '../eval/references.js';
+import { scoreCaptions, type CaptionScores } from '../eval/score.js';
+import type { StepDecoder } from '../model/step-decoder.js';
+import type { Vocabulary } from '../data/vocabulary.js';
+import { loadModel } from '../model/model-folder.js';
+import { CaptionerError } from '../util/errors.js';
+import { createProgress } from '../util/progress.js';
+import { readPooledFeatures } from '../vision/feature-store.js';
+import { loadCaptioner } from './load-captioner.js';
+
+export interface EvaluateOptions {
+  model: string;
+  split: Split;
+  /** Flickr8k folder: captions the photos themselves, through the encoder (what users get). */
+  dataDir?: string;
+  /** Or a work folder of prepare + features: captions from the stored vectors (same numbers, faster). */
+  workDir?: string;
+  encoder?: string;
+  decode?: DecodeOptions;
+  progress?: boolean;
+}
+
+export interface Evaluation {
+  captions: { image: string; caption: string }[];
+  /** Images that could not be read, with why; they get no caption and are not scored. */
+  failed: { image: string; reason: string }[];
+  scores: CaptionScores;
+  seconds: number;
+}
+
+/** Captions every image of a split and scores the captions against its references. */
+export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluation> {
+  const start = performance.now();
+  const references = await loadReferences(
+    { dataDir: options.dataDir, workDir: options.workDir },
+    options.split,
+  );
+  const images = [...references.keys()];
+  const progress = createProgress({
+    label: `captioning ${options.split}`,
+    total: images.length,
+    unit: 'images',
+    enabled: options.progress ?? true,
+  });
+  const captions: Evaluation['captions'] = [];
+  const failed: Evaluation['failed'] = [];
+  try {
+    if (options.workDir) {
+      const model = await loadModel(options.model);
+      const store = await readPooledFeatures(options.workDir, model.config.encoder?.name);
+      if (model.config.encoder && store.encoder.sha256 !== model.config.encoder.sha256)
+        throw new CaptionerError(
+          'ENCODER_MISMATCH',
+          `the features in ${options.workDir} come from another encoder than the model's (${model.config.encoder.name})`,
+        );
+      const decoder = model.decoder();
+      try {
+        const found = images.filter((image) => {
+          if (store.get(image)) return true;
+          failed.push({ image, reason: 'no stored features' });
+          return false;
+        });
+        const texts = captionVectors(
+          decoder,
+          found.map((i) => store.get(i)!),
+          model.vocabulary,
+          {
+            maxLength: model.config.maxCaptionLength,
+            ...options.decode,
+            results: 1,
+          },
+          (n) => progress.tick(n),
+        );
+        found.forEach((image, i) => captions.push({ image, caption: texts[i] }));
+      } finally {
+        decoder.dispose();
+      }
+    } else {
+      const imagesDir = options.dataDir && (await findImagesDir(options.dataDir));
+      if (!imagesDir) throw new CaptionerError('DATA_MISSING', `no Images/ folder in ${options.dataDir}`);
+      const captioner = await loadCaptioner({
+        model: options.model,
+        encoder: options.encoder,
+        lengthPenalty: options.decode?.lengthPenalty,
+      });
+      try {
+        for (let i = 0; i < images.length; i += 32) {
+          const chunk = images.slice(i, i + 32);
+          const results = await captioner.captionMany(
+            chunk.map((image) => join(imagesDir, image)),
+            { beam: options.decode?.beam ?? 3, alternatives: 0, maxLength: options.decode?.maxLength },
+          );
+          results.forEach((r, j) => {
+            if ('error' in r) failed.push({ image: chunk[j], reason: r.error.message });
+            else captions.push({ image: chunk[j], caption: r.caption });
+          });
+          progress.tick(chunk.length);
+        }
+      } finally {
+        await captioner.dispose();
+      }
+    }
+  } finally {
+    progress.stop();
+  }
+  if (captions.length === 0)
+    throw new CaptionerError('EVAL_EMPTY', `no image of the ${options.split} split could be captioned`);
+  const scores = scoreCaptions(new Map(captions.map((c) => [c.image, c.caption])), references);
+  return { captions, failed, scores, seconds: (performance.now() - start) / 1000 };
+}
+
+/** Best caption of each vector, decoded in batches (training's dev metric uses this too). */
+export function captionVectors(
+  decoder: StepDecoder,
+  vectors: Float32Array[],
+  vocabulary: Pick<Vocabulary, 'decode'>,
+  options: DecodeOptions,
+  onProgress?: (done: number) => void,
+): string[] {
+  const texts: string[] = [];
+  for (let i = 0; i < vectors.length; i += 100) {
+    const chunk = vectors.slice(i, i + 100);
+    for (const best of beamSearch(decoder, chunk, vocabulary, { ...options, results: 1 }))
+      texts.push(best[0]?.text ?? '');
+    onProgress?.(chunk.length);
+  }
+  return texts;
+}

@@ -1,0 +1,146 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beamSearch } from '../decode/beam-search.js';
+import { loadModel } from '../model/model-folder.js';
+import { CaptionerError } from '../util/errors.js';
+import { loadEncoder, type ImageEncoder } from '../vision/encoder.js';
+import type { DecodedImage } from '../vision/decode-image.js';
+import type { CaptionOptions, CaptionResult, Captioner, ImageInput, ModelCard } from './captioner-types.js';
+import { readModelCard } from './model-card.js';
+
+export interface LoadCaptionerOptions {
+  /** Model folder; default the bundled `models/default`. */
+  model?: string;
+  /** Encoder name or .onnx path; default the one the model was trained on. */
+  encoder?: string;
+  /** Threads for the encoder (default: all cores). */
+  threads?: number;
+  /** Length normalisation α for beam search (default: what the model folder's config says, else 0). */
+  lengthPenalty?: number;
+}
+
+/** The bundled model, found beside src/ or dist/ (both are one level below the package root). */
+export function defaultModelDir(): string {
+  return fileURLToPath(new URL('../../models/default', import.meta.url));
+}
+
+/**
+ * Loads a model folder and the encoder it was trained on, and returns a captioner: image in, sentence
+ * out. The encoder must be the model's own (same sha256): features of another CNN mean nothing to it.
+ */
+export async function loadCaptioner(options: LoadCaptionerOptions = {}): Promise<Captioner> {
+  const dir = resolve(options.model ?? defaultModelDir());
+  if (!existsSync(dir)) throw new CaptionerError('MODEL_NOT_FOUND', `model folder not found: ${dir}`);
+  const model = await loadModel(dir);
+  const expected = model.config.encoder;
+  if (!expected && !options.encoder)
+    throw new CaptionerError(
+      'MODEL_INVALID',
+      `model ${dir} records no encoder (trained on synthetic features?)`,
+    );
+  const encoder = await loadEncoder(options.encoder ?? expected!.name, { threads: options.threads });
+  if (expected && encoder.identity.sha256 !== expected.sha256) {
+    await encoder.dispose();
+    throw new CaptionerError(
+      'ENCODER_MISMATCH',
+      `model ${dir} was trained on ${expected.name} (sha256 ${expected.sha256.slice(0, 12)}…), but the encoder given is ${encoder.identity.name} (${encoder.identity.sha256.slice(0, 12)}…)`,
+    );
+  }
+  const card = await readModelCard(model);
+  const decoding = (model.config.training?.decoding ?? {}) as { lengthPenalty?: number };
+  return new PipelineCaptioner(model, encoder, card, {
+    lengthPenalty: options.lengthPenalty ?? decoding.lengthPenalty ?? 0,
+    maxLength: model.config.maxCaptionLength,
+  });
+}
+
+const CHUNK = 16;
+
+class PipelineCaptioner implements Captioner {
+  private readonly decoder;
+  private disposed = false;
+
+  constructor(
+    private readonly model: Awaited<ReturnType<typeof loadModel>>,
+    private readonly encoder: ImageEncoder,
+    readonly card: ModelCard,
+    private readonly defaults: { lengthPenalty: number; maxLength: number },
+  ) {
+    this.decoder = model.decoder();
+  }
+
+  async caption(input: ImageInput, options: CaptionOptions = {}): Promise<CaptionResult> {
+    const [result] = await this.captionMany([input], options);
+    if ('error' in result) throw result.error;
+    return result;
+  }
+
+  async captionMany(
+    inputs: ImageInput[],
+    options: CaptionOptions = {},
+  ): Promise<(CaptionResult | { error: Error })[]> {
+    if (this.disposed) throw new CaptionerError('DISPOSED', 'this captioner has been disposed');
+    // Chunks bound the memory of decoded images and of the encoder's batch.
+    const results: (CaptionResult | { error: Error })[] = [];
+    for (let start = 0; start < inputs.length; start += CHUNK)
+      results.push(...(await this.captionChunk(inputs.slice(start, start + CHUNK), options)));
+    return results;
+  }
+
+  private async captionChunk(
+    inputs: ImageInput[],
+    options: CaptionOptions,
+  ): Promise<(CaptionResult | { error: Error })[]> {
+    const beam = options.beam ?? 3;
+    const wanted = Math.min(beam, (options.alternatives ?? beam - 1) + 1);
+    const t0 = performance.now();
+    const decoded = await Promise.allSettled(inputs.map((input) => this.encoder.decode(input)));
+    const t1 = performance.now();
+    const ok: { index: number; image: DecodedImage }[] = [];
+    decoded.forEach((d, index) => d.status === 'fulfilled' && ok.push({ index, image: d.value }));
+    const [h, w] = this.encoder.identity.inputSize;
+    const results: (CaptionResult | { error: Error })[] = decoded.map((d) =>
+      d.status === 'rejected' ? { error: d.reason as Error } : { error: new Error('not captioned') },
+    );
+    if (ok.length === 0) return results;
+    const batch = new Float32Array(ok.length * 3 * h * w);
+    ok.forEach(({ image }, slot) => this.encoder.fill(image, batch, slot));
+    const out = await this.encoder.run(batch, ok.length);
+    const dim = this.encoder.identity.pooledDim;
+    const features = ok.map((_, i) => out.pooled.slice(i * dim, (i + 1) * dim));
+    const t2 = performance.now();
+    const captions = beamSearch(this.decoder, features, this.model.vocabulary, {
+      beam,
+      results: wanted,
+      maxLength: options.maxLength ?? this.defaults.maxLength,
+      lengthPenalty: this.defaults.lengthPenalty,
+    });
+    const t3 = performance.now();
+    // A batch shares its time: each image is charged its share, so sums stay honest.
+    const n = ok.length;
+    const timings = {
+      decodeMs: round((t1 - t0) / n),
+      encodeMs: round((t2 - t1) / n),
+      generateMs: round((t3 - t2) / n),
+      totalMs: round((t3 - t0) / n),
+    };
+    ok.forEach(({ index }, i) => {
+      const alternatives = captions[i].map((c) => ({ text: c.text, score: round(c.score, 4) }));
+      results[index] = { caption: alternatives[0]?.text ?? '', alternatives, timings };
+    });
+    return results;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.decoder.dispose();
+    await this.encoder.dispose();
+  }
+}
+
+function round(x: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

@@ -1,0 +1,31 @@
+import { readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { LoadedModel } from '../model/model-folder.js';
+import type { ModelCard } from './captioner-types.js';
+
+/** Scores a model folder may carry beside its weights, written by `captioner eval`: {split: {metric: value}}. */
+export const METRICS_FILE = 'metrics.json';
+export const CARD_FILE = 'README.md';
+
+/** The card a client sees: what the model is, what it was trained on, how well it scores. */
+export async function readModelCard(model: LoadedModel): Promise<ModelCard> {
+  const optional = (file: string) => readFile(join(model.dir, file), 'utf8').catch(() => undefined);
+  const metricsText = await optional(METRICS_FILE);
+  let metrics: ModelCard['metrics'] = {};
+  if (metricsText) {
+    try {
+      metrics = JSON.parse(metricsText) as ModelCard['metrics'];
+    } catch {
+      metrics = {};
+    }
+  }
+  const encoder = model.config.encoder;
+  return {
+    name: basename(model.dir),
+    architecture: model.config.model.arch,
+    encoder: { name: encoder?.name ?? 'unknown', sha256: encoder?.sha256 ?? '' },
+    vocabSize: model.vocabulary.size,
+    metrics,
+    description: await optional(CARD_FILE),
+  };
+}

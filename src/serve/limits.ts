@@ -1,0 +1,68 @@
+import { CaptionerError } from '../util/errors.js';
+
+/** What one server accepts and how much work it holds at once. */
+export interface ServeLimits {
+  /** Largest upload, in bytes (the whole body, or the image part of a form). */
+  maxUploadBytes: number;
+  /** Largest image, in pixels (width × height), checked from the header before decoding. */
+  maxPixels: number;
+  /** Captions computed at the same time. */
+  concurrency: number;
+  /** Requests waiting for a turn; past that the server answers 503 at once. */
+  maxQueued: number;
+  /** Most waiting requests captioned together as one batch (captionMany); 1 turns batching off. */
+  batchSize: number;
+  /** Widest beam a client may ask for. */
+  maxBeam: number;
+  /** Seconds a client is told to wait (Retry-After) when the queue is full. */
+  retryAfterSeconds: number;
+}
+
+export const DEFAULT_LIMITS: ServeLimits = {
+  maxUploadBytes: 10 * 1024 * 1024,
+  // 50 megapixels: any phone photo, but not a decompression bomb (a 100k×100k PNG is a few kB).
+  maxPixels: 50_000_000,
+  concurrency: 2,
+  maxQueued: 32,
+  batchSize: 8,
+  maxBeam: 10,
+  retryAfterSeconds: 1,
+};
+
+/** Limits from the defaults, then the environment (CAPTIONER_MAX_UPLOAD_MB, …), then explicit options. */
+export function resolveLimits(
+  options: Partial<ServeLimits> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): ServeLimits {
+  const fromEnv: Partial<ServeLimits> = {};
+  const mb = envNumber(env, 'CAPTIONER_MAX_UPLOAD_MB');
+  if (mb !== undefined) fromEnv.maxUploadBytes = Math.round(mb * 1024 * 1024);
+  const mp = envNumber(env, 'CAPTIONER_MAX_MEGAPIXELS');
+  if (mp !== undefined) fromEnv.maxPixels = Math.round(mp * 1_000_000);
+  const concurrency = envNumber(env, 'CAPTIONER_CONCURRENCY');
+  if (concurrency !== undefined) fromEnv.concurrency = concurrency;
+  const queue = envNumber(env, 'CAPTIONER_QUEUE');
+  if (queue !== undefined) fromEnv.maxQueued = queue;
+  const batch = envNumber(env, 'CAPTIONER_BATCH');
+  if (batch !== undefined) fromEnv.batchSize = batch;
+  const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  const limits = { ...DEFAULT_LIMITS, ...fromEnv, ...defined };
+  for (const key of ['maxUploadBytes', 'maxPixels', 'concurrency', 'batchSize', 'maxBeam'] as const) {
+    if (!(limits[key] >= 1)) throw new CaptionerError('BAD_CONFIG', `${key} must be at least 1`);
+  }
+  if (!(limits.maxQueued >= 0)) throw new CaptionerError('BAD_CONFIG', 'maxQueued must be 0 or more');
+  limits.concurrency = Math.floor(limits.concurrency);
+  limits.maxQueued = Math.floor(limits.maxQueued);
+  limits.batchSize = Math.floor(limits.batchSize);
+  return limits;
+}
+
+function envNumber(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) {
+    throw new CaptionerError('BAD_CONFIG', `${name} must be a positive number, got "${raw}"`);
+  }
+  return n;
+}

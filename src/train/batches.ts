@@ -1,0 +1,141 @@
+import type { TrainBatch } from '../model/architecture.js';
+import { END, PAD, START } from '../data/vocabulary.js';
+import { hashInts, Rng } from '../util/random.js';
+
+/** One training caption: word ids (no markers) and the index of its image's feature vector. */
+export interface CaptionItem {
+  image: number;
+  tokens: readonly number[];
+}
+
+/** Looks up an image's pooled vector by index (the order of the split's images). */
+export type FeatureTable = (image: number) => Float32Array;
+
+/**
+ * An epoch's batches as item lists: shuffle, sort each window of `window` batches by length, cut, and
+ * shuffle the batch order. Captions of similar length share a batch, so padding wastes little, yet
+ * every epoch mixes differently. Depends only on (seed, epoch).
+ */
+export function planEpoch(
+  items: readonly CaptionItem[],
+  batchSize: number,
+  seed: number,
+  epoch: number,
+  window = 50,
+): CaptionItem[][] {
+  const rng = new Rng(hashInts(seed, epoch, 0x5eed));
+  const order = rng.shuffle(items.map((_, i) => i));
+  const batches: CaptionItem[][] = [];
+  const span = batchSize * window;
+  for (let start = 0; start < order.length; start += span) {
+    const chunk = order
+      .slice(start, start + span)
+      .sort((a, b) => items[a].tokens.length - items[b].tokens.length || a - b);
+    for (let i = 0; i < chunk.length; i += batchSize)
+      batches.push(chunk.slice(i, i + batchSize).map((j) => items[j]));
+  }
+  return rng.shuffle(batches);
+}
+
+/** Dev/test batches: sorted by length, no shuffling, no dropout. */
+export function planEval(items: readonly CaptionItem[], batchSize: number): CaptionItem[][] {
+  const sorted = [...items].sort((a, b) => a.tokens.length - b.tokens.length);
+  const batches: CaptionItem[][] = [];
+  for (let i = 0; i < sorted.length; i += batchSize) batches.push(sorted.slice(i, i + batchSize));
+  return batches;
+}
+
+/** Teacher-forced tensors of a batch; `seedOf(row)` gives each row's dropout stream. */
+export function makeBatch(
+  items: readonly CaptionItem[],
+  features: FeatureTable,
+  featureDim: number,
+  rowSeeds: Uint32Array,
+): TrainBatch {
+  const b = items.length;
+  const T = Math.max(...items.map((it) => it.tokens.length)) + 1;
+  const inputs = new Int32Array(T * b).fill(PAD);
+  let n = 0;
+  for (const it of items) n += it.tokens.length + 1;
+  const positions = new Int32Array(n);
+  const targets = new Int32Array(n);
+  const feats = new Float32Array(b * featureDim);
+  let k = 0;
+  // Time-major positions so the gather of real steps reads the grid in order.
+  for (let t = 0; t < T; t++) {
+    for (let r = 0; r < b; r++) {
+      const words = items[r].tokens;
+      if (t > words.length) continue;
+      inputs[t * b + r] = t === 0 ? START : words[t - 1];
+      positions[k] = t * b + r;
+      targets[k] = t === words.length ? END : words[t];
+      k++;
+    }
+  }
+  items.forEach((it, r) => {
+    const v = features(it.image);
+    if (v.length !== featureDim)
+      throw new Error(`image ${it.image}: ${v.length}-d features, expected ${featureDim}`);
+    feats.set(v, r * featureDim);
+  });
+  return { rows: b, steps: T, inputs, positions, targets, features: feats, rowSeeds };
+}
+
+/** Row seeds of training step `step` of `epoch`: a row's dropout never depends on how a batch is split. */
+export function rowSeeds(seed: number, epoch: number, step: number, rows: number): Uint32Array {
+  const out = new Uint32Array(rows);
+  for (let r = 0; r < rows; r++) out[r] = hashInts(seed, epoch, step, r, 0xd209);
+  return out;
+}
+
+/** Splits a batch into `parts` sub-batches by interleaved rows, so each part gets similar lengths. */
+export function splitBatch(batch: TrainBatch, parts: number, featureDim: number): TrainBatch[] {
+  const out: TrainBatch[] = [];
+  for (let p = 0; p < parts && p < batch.rows; p++) {
+    const rows: number[] = [];
+    for (let r = p; r < batch.rows; r += parts) rows.push(r);
+    out.push(selectRows(batch, rows, featureDim));
+  }
+  return out;
+}
+
+function selectRows(batch: TrainBatch, rows: number[], featureDim: number): TrainBatch {
+  const b = rows.length;
+  const len = rows.map((r) => {
+    let t = 0;
+    while (t < batch.steps && batch.inputs[t * batch.rows + r] !== PAD) t++;
+    return t; // real input steps = words + 1
+  });
+  const T = Math.max(...len);
+  const inputs = new Int32Array(T * b).fill(PAD);
+  const targetAt = new Map<number, number>();
+  batch.positions.forEach((pos, i) => targetAt.set(pos, batch.targets[i]));
+  const positions: number[] = [];
+  const targets: number[] = [];
+  const features = new Float32Array(b * featureDim);
+  const seeds = new Uint32Array(b);
+  rows.forEach((r, i) => {
+    features.set(batch.features.subarray(r * featureDim, (r + 1) * featureDim), i * featureDim);
+    seeds[i] = batch.rowSeeds[r];
+  });
+  for (let t = 0; t < T; t++) {
+    rows.forEach((r, i) => {
+      if (t >= len[i]) return;
+      inputs[t * b + i] = batch.inputs[t * batch.rows + r];
+      const target = targetAt.get(t * batch.rows + r);
+      if (target !== undefined) {
+        positions.push(t * b + i);
+        targets.push(target);
+      }
+    });
+  }
+  return {
+    rows: b,
+    steps: T,
+    inputs,
+    positions: Int32Array.from(positions),
+    targets: Int32Array.from(targets),
+    features,
+    rowSeeds: seeds,
+  };
+}

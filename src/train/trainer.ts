@@ -1,0 +1,277 @@
+import { join } from 'node:path';
+import type { CleaningOptions } from '../data/clean.js';
+import type { Vocabulary } from '../data/vocabulary.js';
+import type { ModelConfigBase } from '../model/architecture.js';
+import { getArchitecture } from '../model/architectures.js';
+import { saveModel, type ModelEncoderIdentity } from '../model/model-folder.js';
+import { ParamLayout } from '../model/params.js';
+import { initTf } from '../model/tf-backend.js';
+import type { StepDecoder } from '../model/step-decoder.js';
+import type { StoredDtype } from '../model/safetensors.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { CaptionerError } from '../util/errors.js';
+import { createProgress } from '../util/progress.js';
+import { hashInts, Rng } from '../util/random.js';
+import { makeBatch, planEpoch, planEval, rowSeeds, type CaptionItem, type FeatureTable } from './batches.js';
+import { loadCheckpoint, saveCheckpoint, type EpochRecord, type TrainerState } from './checkpoint.js';
+import { createEngine } from './engine.js';
+import { lossCurveSvg } from './loss-curve.js';
+import { Adam, scaleAndClip } from './optimizer.js';
+
+export type Schedule = 'constant' | 'cosine' | 'plateau';
+
+/**
+ * A score on dev captions computed from the model (e.g. BLEU, once evaluation exists). When given,
+ * it replaces dev loss for early stopping and for picking the saved epoch.
+ */
+export interface DevMetric {
+  name: string;
+  higherIsBetter: boolean;
+  evaluate(decoder: StepDecoder): Promise<number>;
+}
+
+export interface TrainOptions {
+  outDir: string;
+  arch: string;
+  /** Overrides of the architecture's defaults (sizes, dropout). */
+  model?: Record<string, unknown>;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  seed: number;
+  /** Global L2 norm of the mean-loss gradient; 0 turns clipping off. */
+  clipNorm: number;
+  schedule: Schedule;
+  /** Stop after this many epochs without improvement on dev (0: never). */
+  patience: number;
+  /** Gradient threads (1: this thread only). */
+  threads: number;
+  resume: boolean;
+  weightsDtype?: StoredDtype;
+  devMetric?: DevMetric;
+  /** Cap on steps per epoch (benchmarks, tests). */
+  maxStepsPerEpoch?: number;
+  progress?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface TrainData {
+  train: CaptionItem[];
+  dev: CaptionItem[];
+  trainFeatures: FeatureTable;
+  devFeatures: FeatureTable;
+  featureDim: number;
+  vocabulary: Vocabulary;
+  encoder: ModelEncoderIdentity | null;
+  cleaning: CleaningOptions;
+  maxCaptionLength: number;
+}
+
+export interface TrainResult {
+  history: EpochRecord[];
+  bestEpoch: number;
+  stoppedEarly: boolean;
+  params: Float32Array;
+}
+
+export const METRICS_FILE = 'metrics.jsonl';
+export const LOSS_CURVE_FILE = 'loss-curve.svg';
+
+/** Options that must match between a run and its resume (the rest, like epochs, may change). */
+const FIXED_OPTIONS = ['arch', 'batchSize', 'seed', 'clipNorm', 'schedule'] as const;
+
+export async function trainModel(data: TrainData, options: TrainOptions): Promise<TrainResult> {
+  const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  const arch = getArchitecture(options.arch);
+  const config = arch.validate({
+    ...arch.defaults(data.vocabulary.size, data.featureDim),
+    ...options.model,
+  } as ModelConfigBase);
+  const layout = new ParamLayout(arch.params(config));
+  const fixed = Object.fromEntries(FIXED_OPTIONS.map((k) => [k, options[k]]));
+
+  const checkpoint = await loadCheckpoint(options.outDir, layout);
+  if (options.resume && !checkpoint)
+    throw new CaptionerError('TRAIN_RESUME', `nothing to resume: no checkpoint in ${options.outDir}`);
+  if (!options.resume && checkpoint)
+    throw new CaptionerError(
+      'TRAIN_EXISTS',
+      `${options.outDir} already holds a training run; pass --resume to continue it or choose another --out`,
+    );
+  if (checkpoint) {
+    for (const k of FIXED_OPTIONS)
+      if (checkpoint.state.options[k] !== fixed[k])
+        throw new CaptionerError(
+          'TRAIN_RESUME',
+          `cannot resume: --${k} was ${String(checkpoint.state.options[k])}, now ${String(fixed[k])}`,
+        );
+    if (JSON.stringify(checkpoint.state.model) !== JSON.stringify(config))
+      throw new CaptionerError(
+        'TRAIN_RESUME',
+        'cannot resume: the model configuration differs from the checkpoint',
+      );
+  }
+
+  await initTf(); // Adam runs here, on the same backend as the workers
+  const engine = await createEngine(config, options.threads);
+  const params = engine.params;
+  if (checkpoint) params.set(checkpoint.params);
+  else arch.init(config, layout, params, new Rng(hashInts(options.seed, 0x1417)));
+  const state: TrainerState = checkpoint?.state ?? {
+    epoch: 0,
+    learningRate: options.learningRate,
+    bestEpoch: 0,
+    bestScore: Infinity,
+    badEpochs: 0,
+    stopped: false,
+    history: [],
+    options: fixed,
+    model: config as unknown as Record<string, unknown>,
+  };
+  const adam = new Adam(layout, params, state.learningRate);
+  if (checkpoint) await adam.setState(checkpoint.adam);
+  if (checkpoint) log(`resuming after epoch ${state.epoch}`);
+
+  const grads = new Float32Array(layout.total);
+  const devBatches = planEval(data.dev, options.batchSize);
+  const stepsPerEpoch = Math.min(
+    Math.ceil(data.train.length / options.batchSize),
+    options.maxStepsPerEpoch ?? Infinity,
+  );
+  const totalSteps = stepsPerEpoch * options.epochs;
+  const better = (a: number, b: number) => (options.devMetric?.higherIsBetter ? a > b : a < b);
+  if (options.devMetric?.higherIsBetter && !checkpoint) state.bestScore = -Infinity;
+
+  try {
+    while (state.epoch < options.epochs && !state.stopped) {
+      const epoch = state.epoch;
+      const plan = planEpoch(data.train, options.batchSize, options.seed, epoch).slice(0, stepsPerEpoch);
+      const progress = createProgress({
+        label: `epoch ${epoch + 1}/${options.epochs}`,
+        total: plan.length,
+        unit: 'steps',
+        fields: ['loss', 'tok/s'],
+        enabled: options.progress ?? true,
+      });
+      const started = performance.now();
+      let lossSum = 0;
+      let tokens = 0;
+      for (let step = 0; step < plan.length; step++) {
+        const batch = makeBatch(
+          plan[step],
+          data.trainFeatures,
+          data.featureDim,
+          rowSeeds(options.seed, epoch, step, plan[step].length),
+        );
+        const r = await engine.gradients(batch, grads);
+        scaleAndClip(grads, r.tokens, options.clipNorm);
+        adam.learningRate = learningRateAt(
+          options,
+          state.learningRate,
+          epoch * stepsPerEpoch + step,
+          totalSteps,
+        );
+        adam.step(grads);
+        lossSum += r.lossSum;
+        tokens += r.tokens;
+        const seconds = (performance.now() - started) / 1000;
+        progress.tick(1, { loss: (lossSum / tokens).toFixed(3), 'tok/s': Math.round(tokens / seconds) });
+      }
+      progress.stop();
+      const seconds = (performance.now() - started) / 1000;
+
+      let devLossSum = 0;
+      let devTokens = 0;
+      for (const items of devBatches) {
+        const r = await engine.loss(
+          makeBatch(items, data.devFeatures, data.featureDim, new Uint32Array(items.length)),
+        );
+        devLossSum += r.lossSum;
+        devTokens += r.tokens;
+      }
+      const record: EpochRecord = {
+        epoch: epoch + 1,
+        trainLoss: lossSum / Math.max(1, tokens),
+        devLoss: devTokens ? devLossSum / devTokens : NaN,
+        learningRate: adam.currentLearningRate(),
+        tokens,
+        seconds,
+        tokensPerSecond: tokens / seconds,
+        time: new Date().toISOString(),
+      };
+      if (options.devMetric) {
+        const decoder = arch.stepDecoder(config, layout, params);
+        try {
+          record.devMetric = {
+            name: options.devMetric.name,
+            value: await options.devMetric.evaluate(decoder),
+          };
+        } finally {
+          decoder.dispose();
+        }
+      }
+      const score = record.devMetric?.value ?? record.devLoss;
+      state.history.push(record);
+      state.epoch = epoch + 1;
+      const improved = better(score, state.bestScore) || state.history.length === 1;
+      if (improved) {
+        state.bestScore = score;
+        state.bestEpoch = epoch + 1;
+        state.badEpochs = 0;
+        await saveModel(options.outDir, {
+          model: config,
+          encoder: data.encoder,
+          cleaning: data.cleaning,
+          maxCaptionLength: data.maxCaptionLength,
+          vocabulary: data.vocabulary,
+          params,
+          dtype: options.weightsDtype,
+          training: {
+            epoch: epoch + 1,
+            trainLoss: record.trainLoss,
+            devLoss: record.devLoss,
+            ...fixed,
+            learningRate: options.learningRate,
+            ...(record.devMetric ? { devMetric: record.devMetric } : {}),
+          },
+        });
+      } else {
+        state.badEpochs++;
+        if (options.schedule === 'plateau') state.learningRate /= 2;
+        if (options.patience > 0 && state.badEpochs >= options.patience) state.stopped = true;
+      }
+      log(
+        `epoch ${epoch + 1}: train loss ${record.trainLoss.toFixed(4)}, dev loss ${record.devLoss.toFixed(4)}` +
+          (record.devMetric ? `, dev ${record.devMetric.name} ${record.devMetric.value.toFixed(4)}` : '') +
+          `, ${Math.round(record.tokensPerSecond)} tokens/s${improved ? ' (best, saved)' : ''}${state.stopped ? '; stopping early' : ''}`,
+      );
+      await saveCheckpoint(options.outDir, layout, params, await adam.getState(), state);
+      await writeFileAtomic(
+        join(options.outDir, METRICS_FILE),
+        state.history.map((h) => JSON.stringify(h)).join('\n') + '\n',
+      );
+      await writeFileAtomic(join(options.outDir, LOSS_CURVE_FILE), lossCurveSvg(state.history));
+    }
+  } finally {
+    await engine.close();
+    adam.dispose();
+  }
+  return {
+    history: state.history,
+    bestEpoch: state.bestEpoch,
+    stoppedEarly: state.stopped,
+    params: params.slice(),
+  };
+}
+
+/** Learning rate for a global step: plateau and constant hold the epoch's rate; cosine anneals to 10%. */
+export function learningRateAt(
+  options: Pick<TrainOptions, 'schedule'>,
+  base: number,
+  step: number,
+  total: number,
+): number {
+  if (options.schedule !== 'cosine') return base;
+  const progress = Math.min(1, step / Math.max(1, total));
+  return base * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * progress)));
+}

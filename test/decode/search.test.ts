@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { END, PAD, START, UNK } from '../../src/data/vocabulary.js';
+import { beamSearch } from '../../src/decode/beam-search.js';
+import { greedySearch } from '../../src/decode/greedy.js';
+import { images, ToyDecoder, toyVocabulary, type Table } from '../helpers/toy-decoder.js';
+
+const close = (actual: number, expected: number, eps = 1e-5) =>
+  assert.ok(Math.abs(actual - expected) < eps, `${actual} is not ${expected} ± ${eps}`);
+
+// Greedy takes "a" (0.35 > 0.25, <unk> at 0.40 is never allowed), then "dog" (0.4): P = 0.35·0.4 = 0.14.
+// Beam 2 keeps "the" too, and "the dog" = 0.25·0.9 = 0.225 beats every extension of "a"
+// ("a dog" 0.14, "a cat" 0.105, "a big" 0.105).
+const FORK: Table = {
+  '<start>': { '<unk>': 0.4, a: 0.35, the: 0.25 },
+  a: { dog: 0.4, cat: 0.3, big: 0.3 },
+  the: { dog: 0.9, '<end>': 0.1 },
+  big: { dog: 1 },
+  dog: { '<end>': 1 },
+  cat: { '<end>': 1 },
+};
+
+test('greedy and beam search differ where hand-checked', () => {
+  const greedy = beamSearch(new ToyDecoder([FORK]), images(0), toyVocabulary, { beam: 1 });
+  assert.equal(greedy[0].length, 1);
+  assert.equal(greedy[0][0].text, 'a dog');
+  close(greedy[0][0].logProb, Math.log(0.14));
+
+  const beam = beamSearch(new ToyDecoder([FORK]), images(0), toyVocabulary, { beam: 2 });
+  assert.deepEqual(
+    beam[0].map((c) => c.text),
+    ['the dog', 'a dog'],
+  );
+  close(beam[0][0].score, Math.log(0.225));
+  close(beam[0][1].score, Math.log(0.14));
+  assert.deepEqual(beam[0][0].tokens, toyVocabulary.encode(['the', 'dog']));
+});
+
+test('never emits <unk>, <pad> or <start>, even when they are the most likely', () => {
+  const table: Table = {
+    '<start>': { '<unk>': 0.5, '<pad>': 0.2, '<start>': 0.1, dog: 0.2 },
+    dog: { '<unk>': 0.6, '<start>': 0.2, '<end>': 0.2 },
+  };
+  for (const beam of [1, 3]) {
+    const [captions] = beamSearch(new ToyDecoder([table]), images(0), toyVocabulary, { beam, maxLength: 5 });
+    for (const c of captions)
+      for (const t of c.tokens) assert.ok(![PAD, START, UNK, END].includes(t), `emitted ${t}`);
+    assert.equal(captions[0].text, 'dog');
+  }
+});
+
+// Length normalisation: "a" = 0.6·0.7 = 0.42 over 2 tokens (word + end), "the big dog" = 0.4 over 4.
+// α = 0: ln 0.42 = -0.868 beats ln 0.4 = -0.916. α = 1: -0.868/2 = -0.434 loses to -0.916/4 = -0.229.
+const SHORT_OR_LONG: Table = {
+  '<start>': { a: 0.6, the: 0.4 },
+  a: { '<end>': 0.7, dog: 0.3 },
+  the: { big: 1 },
+  big: { dog: 1 },
+  dog: { '<end>': 1 },
+};
+
+test('length normalisation α changes which caption wins', () => {
+  const plain = beamSearch(new ToyDecoder([SHORT_OR_LONG]), images(0), toyVocabulary, { beam: 2 });
+  assert.equal(plain[0][0].text, 'a');
+  close(plain[0][0].score, Math.log(0.42));
+  const normalised = beamSearch(new ToyDecoder([SHORT_OR_LONG]), images(0), toyVocabulary, {
+    beam: 2,
+    lengthPenalty: 1,
+  });
+  assert.equal(normalised[0][0].text, 'the big dog');
+  close(normalised[0][0].score, Math.log(0.4) / 4);
+  close(normalised[0][0].logProb, Math.log(0.4));
+});
+
+// "a dog a dog …": after "dog", "a" (0.6) beats the end (0.4).
+const LOOP: Table = {
+  '<start>': { a: 1 },
+  a: { dog: 1 },
+  dog: { a: 0.6, '<end>': 0.4 },
+};
+
+test('stops at maxLength; trigram blocking stops a loop', () => {
+  for (const beam of [1, 2]) {
+    const loop = beamSearch(new ToyDecoder([LOOP]), images(0), toyVocabulary, { beam, maxLength: 6 });
+    // Beam 2 finds shorter ones with a better sum: "a dog" = 0.4 beats everything longer.
+    assert.equal(loop[0][0].text, beam === 1 ? 'a dog a dog a dog' : 'a dog');
+  }
+  // Greedy with blocking: "a dog a dog" holds the trigrams "a dog a" and "dog a dog"; another "a" would
+  // repeat "a dog a", so it is blocked and the end marker (0.4) follows: P = 1·1·0.6·1·0.4 = 0.24.
+  const blocked = greedySearch(new ToyDecoder([LOOP]), images(0), toyVocabulary, {
+    maxLength: 10,
+    blockRepeatedTrigrams: true,
+  });
+  assert.equal(blocked[0][0].text, 'a dog a dog');
+  close(blocked[0][0].logProb, Math.log(0.6 * 0.4));
+});
+
+test('batched over images equals one image at a time, with one step call per time step', () => {
+  const tables = [FORK, SHORT_OR_LONG, LOOP];
+  for (const options of [
+    { beam: 1 },
+    { beam: 2 },
+    { beam: 3, lengthPenalty: 0.7, blockRepeatedTrigrams: true },
+  ]) {
+    const batchDecoder = new ToyDecoder(tables);
+    const batch = beamSearch(batchDecoder, images(0, 1, 2, 1), toyVocabulary, { ...options, maxLength: 8 });
+    const singleSteps: number[] = [];
+    [0, 1, 2, 1].forEach((t, i) => {
+      const decoder = new ToyDecoder(tables);
+      const [alone] = beamSearch(decoder, images(t), toyVocabulary, { ...options, maxLength: 8 });
+      assert.deepEqual(batch[i], alone, `image ${i}, ${JSON.stringify(options)}`);
+      singleSteps.push(decoder.stepRows.length);
+    });
+    // The batch runs as many steps as its longest image, each over every live row.
+    assert.equal(batchDecoder.stepRows.length, Math.max(...singleSteps));
+  }
+});
+
+test('returns the requested number of captions, best first', () => {
+  const [captions] = beamSearch(new ToyDecoder([FORK]), images(0), toyVocabulary, { beam: 3, results: 2 });
+  assert.equal(captions.length, 2);
+  assert.ok(captions[0].score >= captions[1].score);
+  assert.deepEqual(beamSearch(new ToyDecoder([FORK]), [], toyVocabulary), []);
+  assert.throws(() => beamSearch(new ToyDecoder([FORK]), images(0), toyVocabulary, { beam: 0 }), /beam/);
+});

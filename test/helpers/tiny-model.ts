@@ -1,0 +1,38 @@
+import { Vocabulary } from '../../src/data/vocabulary.js';
+import { DEFAULT_CLEANING } from '../../src/data/clean.js';
+import type { CaptionItem } from '../../src/train/batches.js';
+import type { TrainData } from '../../src/train/trainer.js';
+import { Rng } from '../../src/util/random.js';
+
+/** A tiny corpus: `images` images with distinct features, each with its own fixed caption(s). */
+export function tinyData(images = 10, captionsPerImage = 2, featureDim = 8): TrainData {
+  const words = ['a', 'dog', 'cat', 'runs', 'sits', 'on', 'grass', 'red', 'blue', 'ball', 'in', 'water'];
+  const rng = new Rng(42);
+  const captions: string[][][] = [];
+  for (let i = 0; i < images; i++) {
+    const caps: string[][] = [];
+    for (let c = 0; c < captionsPerImage; c++) {
+      const len = 3 + ((i + c) % 4);
+      caps.push(Array.from({ length: len }, (_, k) => words[(i * 3 + k * (c + 1)) % words.length]));
+    }
+    captions.push(caps);
+  }
+  const vocabulary = Vocabulary.build(captions.flat(), 1);
+  const features = captions.map(() => Float32Array.from({ length: featureDim }, () => rng.next() * 2 - 1));
+  const items: CaptionItem[] = captions.flatMap((caps, i) =>
+    caps.map((c) => ({ image: i, tokens: vocabulary.encode(c) })),
+  );
+  return {
+    train: items,
+    dev: items,
+    trainFeatures: (i) => features[i],
+    devFeatures: (i) => features[i],
+    featureDim,
+    vocabulary,
+    encoder: null,
+    cleaning: DEFAULT_CLEANING,
+    maxCaptionLength: Math.max(...items.map((it) => it.tokens.length)),
+  };
+}
+
+export const TINY_MODEL = { embedDim: 6, units: 8, decoderUnits: 7 };

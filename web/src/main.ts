@@ -1,0 +1,254 @@
+import './style.css';
+import { asAltText, copyText } from './alt-text.js';
+import {
+  ApiError,
+  captionPhoto,
+  fetchJson,
+  type CaptionResponse,
+  type Limits,
+  type ModelCard,
+} from './api.js';
+import { formatSize } from './messages.js';
+import { describeModel } from './model-info.js';
+
+interface Entry {
+  id: number;
+  name: string;
+  url: string;
+  result: CaptionResponse;
+}
+
+const GALLERY_SIZE = 12;
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const ui = {
+  dropzone: $<HTMLDivElement>('dropzone'),
+  choose: $<HTMLButtonElement>('choose'),
+  input: $<HTMLInputElement>('file-input'),
+  limitsHint: $<HTMLParagraphElement>('limits-hint'),
+  beam: $<HTMLSelectElement>('beam'),
+  error: $<HTMLDivElement>('error'),
+  result: $<HTMLElement>('result'),
+  preview: $<HTMLImageElement>('preview'),
+  caption: $<HTMLParagraphElement>('caption'),
+  copy: $<HTMLButtonElement>('copy'),
+  copyStatus: $<HTMLSpanElement>('copy-status'),
+  alternatives: $<HTMLOListElement>('alternatives'),
+  timing: $<HTMLParagraphElement>('timing'),
+  gallerySection: $<HTMLElement>('gallery-section'),
+  gallery: $<HTMLUListElement>('gallery'),
+  modelInfo: $<HTMLParagraphElement>('model-info'),
+};
+
+const entries: Entry[] = [];
+let shownId = -1;
+let nextId = 0;
+let limits: Limits | undefined;
+// Photos are captioned one after another, in the order they were given.
+let work: Promise<void> = Promise.resolve();
+
+function submit(files: Iterable<File>) {
+  for (const file of files) work = work.then(() => captionOne(file));
+}
+
+async function captionOne(file: File) {
+  const name = file.name || 'pasted photo';
+  hideError();
+  if (limits && file.size > limits.maxUploadBytes) {
+    showError(
+      name,
+      `That file is too big: the limit is ${formatSize(limits.maxUploadBytes)}. Try a smaller copy of the photo.`,
+    );
+    return;
+  }
+  const url = URL.createObjectURL(file);
+  showPending(url, name);
+  try {
+    const result = await captionPhoto(file, Number(ui.beam.value), limits);
+    const entry = { id: nextId++, name, url, result };
+    entries.unshift(entry);
+    for (const old of entries.splice(GALLERY_SIZE)) URL.revokeObjectURL(old.url);
+    show(entry);
+    renderGallery();
+  } catch (error) {
+    URL.revokeObjectURL(url);
+    ui.result.hidden = true;
+    showError(
+      name,
+      error instanceof ApiError ? error.message : 'Something went wrong in this page. Please reload it.',
+    );
+    if (!(error instanceof ApiError)) console.error(error);
+  }
+}
+
+function showPending(url: string, name: string) {
+  ui.result.hidden = false;
+  ui.result.setAttribute('aria-busy', 'true');
+  ui.preview.hidden = true;
+  ui.preview.onload = () => (ui.preview.hidden = false);
+  ui.preview.src = url;
+  ui.preview.alt = `${name}, being captioned`;
+  ui.caption.textContent = 'Writing a caption…';
+  ui.caption.classList.add('pending');
+  ui.copy.disabled = true;
+  ui.copyStatus.textContent = '';
+  ui.alternatives.replaceChildren();
+  ui.timing.textContent = '';
+}
+
+function show(entry: Entry) {
+  shownId = entry.id;
+  const { result } = entry;
+  ui.result.hidden = false;
+  ui.result.removeAttribute('aria-busy');
+  ui.preview.hidden = false;
+  ui.preview.src = entry.url;
+  ui.preview.alt = asAltText(result.caption);
+  ui.caption.classList.remove('pending');
+  ui.caption.textContent = asAltText(result.caption);
+  ui.copy.disabled = false;
+  ui.copyStatus.textContent = '';
+  ui.alternatives.replaceChildren(...result.alternatives.map((alt) => alternativeItem(alt.text, alt.score)));
+  const t = result.timings;
+  ui.timing.textContent =
+    `${entry.name}: captioned in ${ms(t.totalMs)} (reading ${ms(t.decodeMs)}, seeing ${ms(t.encodeMs)}, ` +
+    `writing ${ms(t.generateMs)}).`;
+  for (const button of ui.gallery.querySelectorAll('button')) {
+    button.setAttribute('aria-current', String(button.dataset.id === String(entry.id)));
+  }
+}
+
+function alternativeItem(text: string, score: number): HTMLLIElement {
+  const li = document.createElement('li');
+  const sentence = document.createElement('span');
+  sentence.className = 'alt-text';
+  sentence.textContent = text;
+  const scoreBox = document.createElement('span');
+  scoreBox.className = 'score';
+  // score is a mean log-probability per word; exp() of it (0..1) is the bar's length.
+  scoreBox.title = 'Mean log-probability per word: closer to 0 is more confident';
+  const bar = document.createElement('span');
+  bar.className = 'score-bar';
+  bar.setAttribute('aria-hidden', 'true');
+  const fill = document.createElement('span');
+  fill.style.width = `${Math.round(Math.min(1, Math.exp(score)) * 100)}%`;
+  bar.append(fill);
+  const value = document.createElement('span');
+  value.className = 'score-value';
+  value.textContent = `score ${score.toFixed(2).replace('-', '−')}`;
+  scoreBox.append(bar, value);
+  const copy = document.createElement('button');
+  copy.type = 'button';
+  copy.className = 'button small';
+  copy.textContent = 'Copy';
+  copy.setAttribute('aria-label', `Copy “${asAltText(text)}” as alt text`);
+  copy.addEventListener('click', () => copyAlt(text));
+  li.append(sentence, scoreBox, copy);
+  return li;
+}
+
+async function copyAlt(caption: string) {
+  const text = asAltText(caption);
+  ui.copyStatus.textContent = (await copyText(text))
+    ? `Copied: “${text}”`
+    : 'Copying failed: select the caption and copy it by hand.';
+}
+
+function renderGallery() {
+  ui.gallerySection.hidden = entries.length === 0;
+  ui.gallery.replaceChildren(
+    ...entries.map((entry) => {
+      const li = document.createElement('li');
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'thumb';
+      button.dataset.id = String(entry.id);
+      button.setAttribute('aria-label', `Show ${entry.name}: ${asAltText(entry.result.caption)}`);
+      button.setAttribute('aria-current', String(entry.id === shownId));
+      const img = document.createElement('img');
+      img.src = entry.url;
+      img.alt = '';
+      const caption = document.createElement('span');
+      caption.className = 'thumb-caption';
+      caption.textContent = entry.result.caption;
+      caption.setAttribute('aria-hidden', 'true');
+      button.append(img, caption);
+      button.addEventListener('click', () => {
+        hideError();
+        show(entry);
+      });
+      li.append(button);
+      return li;
+    }),
+  );
+}
+
+function showError(name: string, sentence: string) {
+  ui.error.replaceChildren();
+  const title = document.createElement('strong');
+  title.textContent = `“${name}” could not be captioned. `;
+  ui.error.append(title, sentence);
+  ui.error.hidden = false;
+}
+
+function hideError() {
+  ui.error.hidden = true;
+  ui.error.replaceChildren();
+}
+
+const ms = (value: number) => `${Math.round(value)} ms`;
+
+// Picking, dropping anywhere on the page, and pasting.
+ui.choose.addEventListener('click', () => ui.input.click());
+ui.dropzone.addEventListener('click', (event) => {
+  if (event.target === ui.dropzone) ui.input.click();
+});
+ui.input.addEventListener('change', () => {
+  if (ui.input.files) submit([...ui.input.files]);
+  ui.input.value = ''; // choosing the same file again still fires `change`
+});
+let dragDepth = 0;
+window.addEventListener('dragenter', (event) => {
+  if (!event.dataTransfer?.types.includes('Files')) return;
+  dragDepth++;
+  document.body.classList.add('dragging');
+});
+window.addEventListener('dragleave', () => {
+  dragDepth = Math.max(0, dragDepth - 1);
+  if (dragDepth === 0) document.body.classList.remove('dragging');
+});
+window.addEventListener('dragover', (event) => event.preventDefault());
+window.addEventListener('drop', (event) => {
+  event.preventDefault();
+  dragDepth = 0;
+  document.body.classList.remove('dragging');
+  const files = [...(event.dataTransfer?.files ?? [])];
+  if (files.length > 0) submit(files);
+});
+document.addEventListener('paste', (event) => {
+  const files = [...(event.clipboardData?.files ?? [])];
+  if (files.length > 0) {
+    event.preventDefault();
+    submit(files);
+  }
+});
+ui.copy.addEventListener('click', () => {
+  const entry = entries.find((e) => e.id === shownId);
+  if (entry) void copyAlt(entry.result.caption);
+});
+
+// Apple keyboards paste with ⌘V.
+if (/Mac|iPhone|iPad/.test(navigator.userAgent)) {
+  const ctrl = document.querySelector('.dropzone-lead kbd');
+  if (ctrl) ctrl.textContent = '⌘';
+}
+
+// What the server allows and which model answers, for the hints and the footer.
+void fetchJson<Limits>('/api/limits').then((value) => {
+  limits = value;
+  if (value)
+    ui.limitsHint.textContent = `JPEG, PNG, WebP, GIF, AVIF or TIFF, up to ${formatSize(value.maxUploadBytes)}.`;
+});
+void fetchJson<ModelCard>('/api/model').then((card) => {
+  if (card) ui.modelInfo.textContent = describeModel(card);
+});
