@@ -1,4 +1,4 @@
-// npm run bench:serve [-- --json] [--duration 30] [--connections 8] [--runs 100] [--double]
+// npm run bench:serve [-- --json] [--duration 30] [--connections 8] [--runs 100] [--model dir] [--double]
 // 1. Single-image latency, in-process: file → caption (beam 3) through the library, p50 and p95.
 // 2. Server throughput: the HTTP server in this process, autocannon in a second process on loopback
 //    POSTing a Flickr8k photo; captions per second and errors (anything but a 200).
@@ -21,6 +21,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '8' },
     runs: { type: 'string', default: '100' },
     beam: { type: 'string', default: '3' },
+    model: { type: 'string' },
     // The test double instead of the model: checks the harness, measures nothing real.
     double: { type: 'boolean', default: false },
   },
@@ -51,7 +52,7 @@ async function loadCaptioner(): Promise<Captioner> {
   }
   process.env.CAPTIONER_ASSET_PATH ??= join(sharedDir(), 'models');
   try {
-    return await loadPipeline();
+    return await loadPipeline({ model: args.model });
   } catch (error) {
     if (isCaptionerError(error)) fail(`cannot load the captioner: ${error.message}`);
     throw error;

@@ -4,6 +4,20 @@
  */
 export { CaptionerError, isCaptionerError } from './util/errors.js';
 
+// Captioning: what most programs need. `const c = await loadCaptioner(); await c.caption('dog.jpg')`.
+export { loadCaptioner, defaultModelDir } from './pipeline/load-captioner.js';
+export type { LoadCaptionerOptions } from './pipeline/load-captioner.js';
+export type {
+  Captioner,
+  CaptionOptions,
+  CaptionResult,
+  CaptionAlternative,
+  CaptionTimings,
+  ModelCard,
+} from './pipeline/captioner-types.js';
+export { evaluateSplit, captionVectors } from './pipeline/evaluate-split.js';
+export type { EvaluateOptions, Evaluation } from './pipeline/evaluate-split.js';
+
 // Data: caption files, cleaning, vocabulary, the prepared corpus.
 export { readCaptionFile, parseCaptionText } from './data/caption-file.js';
 export type { CaptionEntry, CaptionFile, CaptionFileFormat } from './data/caption-file.js';

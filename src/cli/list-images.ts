@@ -1,8 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { CaptionerError, errnoCode } from '../util/errors.js';
-
-const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif']);
+import { IMAGE_EXTENSIONS } from '../vision/compute-features.js';
 
 /**
  * Expands the command line's files and folders into image paths. A file named on the command line is

@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { registerPrepare } from './commands/prepare.js';
-import { registerFeatures } from './commands/features.js';
+import { registerCaption } from './commands/caption.js';
 import { registerClassify } from './commands/classify.js';
+import { registerEval } from './commands/eval.js';
+import { registerFeatures } from './commands/features.js';
+import { registerPrepare } from './commands/prepare.js';
 import { registerScore } from './commands/score.js';
 import { registerServe } from './commands/serve.js';
 import { registerTrain } from './commands/train.js';
-import { registerCaption } from './commands/caption.js';
-import { registerEval } from './commands/eval.js';
 
 const program = new Command()
   .name('captioner')
@@ -15,13 +15,14 @@ const program = new Command()
   .version('0.1.0')
   .showHelpAfterError('(add --help for usage)');
 
+// In pipeline order, as --help lists them.
 registerPrepare(program);
 registerFeatures(program);
 registerClassify(program);
-registerScore(program);
-registerServe(program);
 registerTrain(program);
 registerEval(program);
+registerScore(program);
 registerCaption(program);
+registerServe(program);
 
 await program.parseAsync(process.argv);

@@ -1,110 +1,209 @@
-import { tf } from './tf-backend.js';
+import { transpose2d, transposeInto } from './ops.js';
+import { heapView, splitRows, tensorFromScratch, tf } from './tf-backend.js';
 
 /**
- * An LSTM over a whole teacher-forced sequence (zero initial state), gate order i, f, g, o.
- * `projected` holds x_t·W + b for every step (time-major rows t·batch + r), so only h·U is sequential.
+ * Working memory of the LSTM op, reused from call to call: a training step would otherwise allocate
+ * several MB of Float32Arrays per step and pay for them in GC. One sequence per thread is alive at a
+ * time (its gradient runs before the next forward); `owner` catches any other use.
+ */
+const scratch = {
+  owner: 0,
+  gates: new Float32Array(0),
+  cells: new Float32Array(0),
+  tanhC: new Float32Array(0),
+  hs: new Float32Array(0),
+  dZ: new Float32Array(0),
+  dh: new Float32Array(0),
+  dc: new Float32Array(0),
+  a: new Float32Array(0),
+};
+let calls = 0;
+
+function ensure(key: Exclude<keyof typeof scratch, 'owner'>, size: number): Float32Array {
+  if (scratch[key].length < size) scratch[key] = new Float32Array(size);
+  return scratch[key].subarray(0, size);
+}
+
+/**
+ * An LSTM over a whole teacher-forced sequence (zero initial state), gate order i, f, g, o, from its
+ * inputs `x` (time-major rows t·batch + r) and its kernel, recurrent kernel and bias.
  *
  * Why a custom op: on wasm each tfjs op costs far more than the arithmetic of one LSTM step at this
- * size (a step is ~14 ops forward and ~30 backward). Here a step is one matMul on the backend plus the
- * gate arithmetic in plain JS, backward is one matMul per step, and the recurrent kernel's gradient
- * is a single product over all steps. Autodiff still wires it into the rest of the graph.
+ * size (a step is ~14 ops forward and ~30 backward). Here the input projections of all steps are one
+ * product, a step is one matMul on the backend plus the gate arithmetic in plain JS, backward is one
+ * matMul per step, and the three weight gradients are one product [xᵀ; h₋₁ᵀ; 1ᵀ]·dz over all steps
+ * (every product repacks its right operand, dz here, so one product instead of three saves two
+ * packings). Autodiff still wires it into the rest of the graph.
  */
 export function lstmSequence(
-  projected: tf.Tensor2D,
+  x: tf.Tensor2D,
+  kernel: tf.Tensor2D,
   recurrent: tf.Tensor2D,
+  bias: tf.Tensor1D,
   steps: number,
   batch: number,
 ): tf.Tensor2D {
+  const E = kernel.shape[0];
   const U = recurrent.shape[0];
   const G = 4 * U;
   const n = batch * U;
+  const rows = steps * batch;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const W = args[1] as tf.Tensor2D;
-    const x = (args[0] as tf.Tensor).dataSync() as Float32Array;
-    const gates = new Float32Array(steps * batch * G);
-    const cells = new Float32Array(steps * n);
-    const tanhC = new Float32Array(steps * n);
-    const hs = new Float32Array(steps * n);
-    for (let t = 0; t < steps; t++) {
-      const rec = t > 0 ? matMulRows(hs.subarray((t - 1) * n, t * n), batch, U, W) : undefined;
-      for (let r = 0; r < batch; r++) {
-        const zb = (t * batch + r) * G;
-        const rb = r * G;
-        const hb = t * n + r * U;
-        for (let k = 0; k < U; k++) {
-          const zi = x[zb + k] + (rec ? rec[rb + k] : 0);
-          const zf = x[zb + U + k] + (rec ? rec[rb + U + k] : 0);
-          const zg = x[zb + 2 * U + k] + (rec ? rec[rb + 2 * U + k] : 0);
-          const zo = x[zb + 3 * U + k] + (rec ? rec[rb + 3 * U + k] : 0);
-          const i = 1 / (1 + Math.exp(-zi));
-          const f = 1 / (1 + Math.exp(-zf));
-          const g = Math.tanh(zg);
-          const o = 1 / (1 + Math.exp(-zo));
-          const c = (t > 0 ? f * cells[hb - n + k] : 0) + i * g;
-          const tc = Math.tanh(c);
-          gates[zb + k] = i;
-          gates[zb + U + k] = f;
-          gates[zb + 2 * U + k] = g;
-          gates[zb + 3 * U + k] = o;
-          cells[hb + k] = c;
-          tanhC[hb + k] = tc;
-          hs[hb + k] = o * tc;
-        }
-      }
+    const [input, K, W, b] = args as tf.Tensor[];
+    const save = args[4] as tf.GradSaveFunc;
+    save([input, K, W]);
+    const call = ++calls;
+    scratch.owner = call;
+    // gates starts as x·K + b and becomes the activations i, f, g, o in place.
+    const gates = ensure('gates', rows * G);
+    gates.set(heapView(tf.add(tf.matMul(input, K), b)));
+    const cells = ensure('cells', steps * n);
+    const tanhC = ensure('tanhC', steps * n);
+    const hs = ensure('hs', steps * n);
+    const none = zerosOf(batch * G);
+    lstmCells(gates, none, cells, none, 0, tanhC, hs, 0, batch, U);
+    for (let t = 1; t < steps; t++) {
+      const product = tf.matMul(tensorFromScratch(hs.subarray((t - 1) * n, t * n), [batch, U]), W);
+      lstmCells(gates, heapView(product), cells, cells, (t - 1) * n, tanhC, hs, t, batch, U);
+      product.dispose();
     }
-    const gradFunc = (dy: tf.Tensor) => {
-      const dhAll = dy.dataSync() as Float32Array;
-      const dZ = new Float32Array(steps * batch * G);
-      const dc = new Float32Array(n);
-      const WT = tf.transpose(W);
-      let dhRec: Float32Array | undefined;
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      if (scratch.owner !== call) throw new Error('lstmSequence: another sequence ran before this gradient');
+      const [xs, Ks, Ws] = saved;
+      const dhAll = ensure('dh', steps * n);
+      dhAll.set(heapView(dy));
+      const dZ = ensure('dZ', rows * G);
+      const dc = ensure('dc', n);
+      dc.fill(0);
+      const WT = transpose2d(Ws);
+      const none = zerosOf(batch * G);
+      let dhRec: tf.Tensor | undefined;
       for (let t = steps - 1; t >= 0; t--) {
-        for (let r = 0; r < batch; r++) {
-          const zb = (t * batch + r) * G;
-          const hb = t * n + r * U;
-          for (let k = 0; k < U; k++) {
-            const dh = dhAll[hb + k] + (dhRec ? dhRec[r * U + k] : 0);
-            const i = gates[zb + k];
-            const f = gates[zb + U + k];
-            const g = gates[zb + 2 * U + k];
-            const o = gates[zb + 3 * U + k];
-            const tc = tanhC[hb + k];
-            const dcell = dh * o * (1 - tc * tc) + dc[r * U + k];
-            const cPrev = t > 0 ? cells[hb - n + k] : 0;
-            dc[r * U + k] = dcell * f;
-            dZ[zb + k] = dcell * g * i * (1 - i);
-            dZ[zb + U + k] = dcell * cPrev * f * (1 - f);
-            dZ[zb + 2 * U + k] = dcell * i * (1 - g * g);
-            dZ[zb + 3 * U + k] = dh * tc * o * (1 - o);
-          }
-        }
-        if (t > 0) dhRec = matMulRows(dZ.subarray(t * batch * G, (t + 1) * batch * G), batch, G, WT);
+        const rec = dhRec ? heapView(dhRec) : none;
+        lstmCellsBackward(
+          gates,
+          t > 0 ? cells : none,
+          t > 0 ? (t - 1) * n : 0,
+          tanhC,
+          dhAll,
+          rec,
+          dc,
+          dZ,
+          t,
+          batch,
+          U,
+        );
+        dhRec?.dispose();
+        const dz = dZ.subarray(t * batch * G, (t + 1) * batch * G);
+        dhRec = t > 0 ? tf.matMul(tensorFromScratch(dz, [batch, G]), WT) : undefined;
       }
-      WT.dispose();
-      const dProjected = tf.tensor2d(dZ, [steps * batch, G]);
-      // dU = Σ_t h_{t−1}ᵀ·dz_t, as one product over all steps.
-      const dW = tf.tidy(() =>
-        steps > 1
-          ? tf.matMul(
-              tf.transpose(tf.tensor2d(hs.subarray(0, (steps - 1) * n), [(steps - 1) * batch, U])),
-              tf.tensor2d(dZ.subarray(batch * G), [(steps - 1) * batch, G]),
-            )
-          : tf.zerosLike(W),
-      );
-      return [dProjected, dW];
+      const dZt = tensorFromScratch<tf.Rank.R2>(dZ, [rows, G]);
+      const dx = tf.matMul(dZt, transpose2d(Ks));
+      // A = [xᵀ; h_{t−1}ᵀ (zero at t = 0); 1ᵀ], built here rather than by slow transposes.
+      const a = ensure('a', (E + U + 1) * rows);
+      transposeInto(heapView(xs), rows, E, a, 0, rows);
+      const hBase = E * rows;
+      for (let k = 0; k < U; k++) a.fill(0, hBase + k * rows, hBase + k * rows + batch);
+      transposeInto(hs, rows - batch, U, a, hBase + batch, rows);
+      a.fill(1, (E + U) * rows);
+      const all = tf.matMul(tensorFromScratch(a, [E + U + 1, rows]), dZt) as tf.Tensor2D;
+      const [dK, rest] = splitRows(all, E);
+      const [dW, db] = splitRows(rest, U);
+      return [dx, dK, dW, tf.reshape(db, [G])];
     };
-    return { value: tf.tensor2d(hs, [steps * batch, U]), gradFunc };
+    return { value: tensorFromScratch<tf.Rank.R2>(hs, [rows, U]), gradFunc };
   });
-  return op(projected, recurrent) as tf.Tensor2D;
+  return op(x, kernel, recurrent, bias) as tf.Tensor2D;
 }
 
-/** rows × k (JS) times a k × m tensor, on the backend; result back in JS. */
-function matMulRows(a: Float32Array, rows: number, k: number, w: tf.Tensor): Float32Array {
-  // Not tf.tidy: it would walk the returned typed array element by element.
-  const input = tf.tensor2d(a, [rows, k]);
-  const product = tf.matMul(input, w);
-  const out = product.dataSync() as Float32Array;
-  input.dispose();
-  product.dispose();
-  return out;
+const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+
+let zeros = new Float32Array(0);
+/** Stand-in for h_{−1}·U, c_{−1} and the recurrent dh of the last step: the loops stay branch-free. */
+function zerosOf(size: number): Float32Array {
+  if (zeros.length < size) zeros = new Float32Array(size);
+  return zeros;
+}
+
+/**
+ * Step t of every row: z = x·W + b (in `gates`) + `rec` (h_{t−1}·U) → the activations i, f, g, o in
+ * place, c and h. `prev`/`prevBase` hold c_{t−1}.
+ */
+function lstmCells(
+  gates: Float32Array,
+  rec: Float32Array,
+  cells: Float32Array,
+  prev: Float32Array,
+  prevBase: number,
+  tanhC: Float32Array,
+  hs: Float32Array,
+  t: number,
+  batch: number,
+  U: number,
+): void {
+  const G = 4 * U;
+  const n = batch * U;
+  for (let r = 0; r < batch; r++) {
+    const zb = (t * batch + r) * G;
+    const rb = r * G;
+    const hb = t * n + r * U;
+    const pb = prevBase + r * U;
+    for (let k = 0; k < U; k++) {
+      const i = sigmoid(gates[zb + k] + rec[rb + k]);
+      const f = sigmoid(gates[zb + U + k] + rec[rb + U + k]);
+      const g = Math.tanh(gates[zb + 2 * U + k] + rec[rb + 2 * U + k]);
+      const o = sigmoid(gates[zb + 3 * U + k] + rec[rb + 3 * U + k]);
+      const c = f * prev[pb + k] + i * g;
+      const tc = Math.tanh(c);
+      gates[zb + k] = i;
+      gates[zb + U + k] = f;
+      gates[zb + 2 * U + k] = g;
+      gates[zb + 3 * U + k] = o;
+      cells[hb + k] = c;
+      tanhC[hb + k] = tc;
+      hs[hb + k] = o * tc;
+    }
+  }
+}
+
+/**
+ * Backward through step t: dh = dy_t + `dhRec` (dz_{t+1}·Uᵀ), dz_t into dZ, and dc carried to step
+ * t − 1 in place. `prev`/`prevBase` hold c_{t−1}.
+ */
+function lstmCellsBackward(
+  gates: Float32Array,
+  prev: Float32Array,
+  prevBase: number,
+  tanhC: Float32Array,
+  dhAll: Float32Array,
+  dhRec: Float32Array,
+  dc: Float32Array,
+  dZ: Float32Array,
+  t: number,
+  batch: number,
+  U: number,
+): void {
+  const G = 4 * U;
+  const n = batch * U;
+  for (let r = 0; r < batch; r++) {
+    const zb = (t * batch + r) * G;
+    const hb = t * n + r * U;
+    const rb = r * U;
+    const pb = prevBase + r * U;
+    for (let k = 0; k < U; k++) {
+      const dh = dhAll[hb + k] + dhRec[rb + k];
+      const i = gates[zb + k];
+      const f = gates[zb + U + k];
+      const g = gates[zb + 2 * U + k];
+      const o = gates[zb + 3 * U + k];
+      const tc = tanhC[hb + k];
+      const dcell = dh * o * (1 - tc * tc) + dc[rb + k];
+      const cPrev = prev[pb + k];
+      dc[rb + k] = dcell * f;
+      dZ[zb + k] = dcell * g * i * (1 - i);
+      dZ[zb + U + k] = dcell * cPrev * f * (1 - f);
+      dZ[zb + 2 * U + k] = dcell * i * (1 - g * g);
+      dZ[zb + 3 * U + k] = dh * tc * o * (1 - o);
+    }
+  }
 }

@@ -4,7 +4,7 @@ import type { Architecture, ModelConfigBase, TrainBatch } from './architecture.j
 import { glorotUniform, orthogonalRows, uniform } from './init.js';
 import { MergeStepDecoder } from './merge-step-decoder.js';
 import { lstmSequence } from './lstm.js';
-import { gatherRows, softmaxCrossEntropySum } from './ops.js';
+import { dense, gatherRows, softmaxCrossEntropySum } from './ops.js';
 import type { ParamSpec } from './params.js';
 import { tf } from './tf-backend.js';
 
@@ -109,17 +109,37 @@ export const mergeArchitecture: Architecture<MergeConfig> = {
 
     let image: tf.Tensor = tf.tensor2d(batch.features, [b, c.featureDim]);
     if (masks?.image) image = tf.mul(image, tf.tensor2d(masks.image, [b, c.featureDim]));
-    const imageCode = tf.relu(tf.add(tf.matMul(image, params[P.imageKernel]), params[P.imageBias]));
+    const imageCode = dense(
+      image as tf.Tensor2D,
+      params[P.imageKernel] as tf.Tensor2D,
+      params[P.imageBias] as tf.Tensor1D,
+      {
+        relu: true,
+        inputGrad: false,
+      },
+    );
 
     let x: tf.Tensor = gatherRows(params[P.embedding] as tf.Tensor2D, batch.inputs);
     if (masks?.embed) x = tf.mul(x, tf.tensor2d(masks.embed, [T * b, c.embedDim]));
-    // Input projections of every step in one product; only the recurrent part is sequential.
-    const projected = tf.add(tf.matMul(x, params[P.lstmKernel]), params[P.lstmBias]);
-    const hs = lstmSequence(projected as tf.Tensor2D, params[P.lstmRecurrent] as tf.Tensor2D, T, b);
+    const hs = lstmSequence(
+      x as tf.Tensor2D,
+      params[P.lstmKernel] as tf.Tensor2D,
+      params[P.lstmRecurrent] as tf.Tensor2D,
+      params[P.lstmBias] as tf.Tensor1D,
+      T,
+      b,
+    );
     const merged = tf.add(tf.reshape(hs, [T, b, U]), imageCode); // [T, b, U] + [b, U]
     const atTargets = gatherRows(tf.reshape(merged, [T * b, U]) as tf.Tensor2D, batch.positions);
-    const hidden = tf.relu(tf.add(tf.matMul(atTargets, params[P.decoderKernel]), params[P.decoderBias]));
-    const logits = tf.add(tf.matMul(hidden, params[P.outputKernel]), params[P.outputBias]) as tf.Tensor2D;
+    const hidden = dense(
+      atTargets,
+      params[P.decoderKernel] as tf.Tensor2D,
+      params[P.decoderBias] as tf.Tensor1D,
+      {
+        relu: true,
+      },
+    );
+    const logits = dense(hidden, params[P.outputKernel] as tf.Tensor2D, params[P.outputBias] as tf.Tensor1D);
     return softmaxCrossEntropySum(logits, batch.targets);
   },
 
@@ -143,12 +163,12 @@ function dropoutMasks(c: MergeConfig, batch: TrainBatch): { image?: Float32Array
     const rng = new Rng(batch.rowSeeds[r]);
     if (image) {
       const base = r * c.featureDim;
-      for (let k = 0; k < c.featureDim; k++) if (rng.next() < keepImage) image[base + k] = 1 / keepImage;
+      rng.mask(image, base, c.featureDim, keepImage, 1 / keepImage);
     }
     if (embed) {
       for (let t = 0; t < T && inputs[t * b + r] !== 0; t++) {
         const base = (t * b + r) * E;
-        for (let k = 0; k < E; k++) if (rng.next() < keepEmbed) embed[base + k] = 1 / keepEmbed;
+        rng.mask(embed, base, E, keepEmbed, 1 / keepEmbed);
       }
     }
   }

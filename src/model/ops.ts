@@ -1,27 +1,114 @@
-import { tf } from './tf-backend.js';
+import { heapView, onWasmHeap, splitRows, tensorFromScratch, tf } from './tf-backend.js';
+
+/** A grow-only scratch buffer per name: per-step temporaries without per-step allocation (and GC). */
+const scratch = new Map<string, Float32Array>();
+function scratchOf(name: string, size: number): Float32Array {
+  let buf = scratch.get(name);
+  if (!buf || buf.length < size) scratch.set(name, (buf = new Float32Array(size)));
+  return buf.subarray(0, size);
+}
 
 /**
  * Rows `indices` of a rank-2 tensor (an embedding lookup, or picking the real tokens out of padded
- * steps). The library's gradient is UnsortedSegmentSum, which wasm lacks; we scatter-add in JS instead.
+ * steps). Done in JS on the heap: the library's gradient is UnsortedSegmentSum, which wasm lacks, and
+ * its GatherV2 kernel is slow for whole rows; we copy rows forward and scatter-add them backward.
  */
 export function gatherRows(x: tf.Tensor2D, indices: Int32Array): tf.Tensor2D {
   const [rows, width] = x.shape;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const input = args[0] as tf.Tensor;
-    const value = tf.gather(input, tf.tensor1d(indices, 'int32')) as tf.Tensor2D;
+    const out = scratchOf('gather', indices.length * width);
+    const src = heapView(args[0] as tf.Tensor);
+    for (let i = 0; i < indices.length; i++) {
+      const from = indices[i] * width;
+      out.set(src.subarray(from, from + width), i * width);
+    }
+    const value = tensorFromScratch<tf.Rank.R2>(out, [indices.length, width]);
     const gradFunc = (dy: tf.Tensor) => {
-      const g = dy.dataSync() as Float32Array;
-      const out = new Float32Array(rows * width);
+      // On wasm, scatter straight into the heap of a fresh zero tensor (both views are taken after
+      // the last allocation, so they stay valid for the loop).
+      const grad = onWasmHeap() ? tf.fill([rows, width], 0) : undefined;
+      const acc = grad ? heapView(grad) : new Float32Array(rows * width);
+      const g = heapView(dy);
       for (let i = 0; i < indices.length; i++) {
-        const src = i * width;
-        const dst = indices[i] * width;
-        for (let k = 0; k < width; k++) out[dst + k] += g[src + k];
+        const s = i * width;
+        const d = indices[i] * width;
+        for (let k = 0; k < width; k++) acc[d + k] += g[s + k];
       }
-      return tf.tensor2d(out, [rows, width]);
+      return grad ?? tf.tensor2d(acc, [rows, width]);
     };
     return { value, gradFunc };
   });
   return op(x) as tf.Tensor2D;
+}
+
+/**
+ * xᵀ on the heap by cache blocks (the wasm Transpose kernel is ~3× slower on these shapes), with
+ * `extraRows` rows of ones appended: [xᵀ; 1ᵀ]·g gives dW and the bias gradient in one product.
+ */
+export function transpose2d(x: tf.Tensor, extraRows = 0): tf.Tensor2D {
+  const [r, c] = x.shape as [number, number];
+  const out = scratchOf('transpose', (c + extraRows) * r);
+  transposeInto(heapView(x), r, c, out, 0, r);
+  out.fill(1, c * r);
+  return tensorFromScratch<tf.Rank.R2>(out, [c + extraRows, r]);
+}
+
+/** dst[offset + j·stride + i] = src[i·cols + j] for i < rows, j < cols, by cache blocks. */
+export function transposeInto(
+  src: Float32Array,
+  rows: number,
+  cols: number,
+  dst: Float32Array,
+  offset: number,
+  stride: number,
+): void {
+  const B = 32;
+  for (let i0 = 0; i0 < rows; i0 += B) {
+    const i1 = Math.min(rows, i0 + B);
+    for (let j0 = 0; j0 < cols; j0 += B) {
+      const j1 = Math.min(cols, j0 + B);
+      for (let i = i0; i < i1; i++) {
+        const s = i * cols;
+        for (let j = j0; j < j1; j++) dst[offset + j * stride + i] = src[s + j];
+      }
+    }
+  }
+}
+
+/**
+ * x·W + b, optionally through relu, as one op with its own gradient: dx = g·Wᵀ and dW = xᵀ·g as plain
+ * products (wasm's transposed products are 10–40× slower), and dW with db = 1ᵀ·g as one product
+ * [xᵀ; 1ᵀ]·g: the Sum kernel transposes first, and every product repacks its right operand (g here),
+ * which costs as much as a fifth of the product. Saves only what backward reads (Add would save
+ * copies of the whole output). `inputGrad: false` when x is data, not a function of the weights: dx is then not computed.
+ */
+export function dense(
+  x: tf.Tensor2D,
+  kernel: tf.Tensor2D,
+  bias: tf.Tensor1D,
+  options: { relu?: boolean; inputGrad?: boolean } = {},
+): tf.Tensor2D {
+  const relu = options.relu ?? false;
+  const inputGrad = options.inputGrad ?? true;
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [input, W, b] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const z = tf.add(tf.matMul(input, W), b);
+    const value = relu ? tf.relu(z) : z;
+    save(relu ? [input, W, value] : [input, W]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xs, Ws, ys] = saved;
+      // relu(z) > 0 exactly where z > 0, so step(relu(z)) is relu's gradient mask step(z).
+      const g = relu ? tf.mul(dy, tf.step(ys)) : dy;
+      const width = g.shape[1] as number;
+      const dx = inputGrad ? tf.matMul(g, transpose2d(Ws)) : tf.fill(xs.shape, 0);
+      const inWidth = xs.shape[1] as number;
+      const [dW, db] = splitRows(tf.matMul(transpose2d(xs, 1), g) as tf.Tensor2D, inWidth);
+      return [dx, dW, tf.reshape(db, [width])];
+    };
+    return { value, gradFunc };
+  });
+  return op(x, kernel, bias) as tf.Tensor2D;
 }
 
 /**
@@ -32,20 +119,27 @@ export function softmaxCrossEntropySum(logits: tf.Tensor2D, targets: Int32Array)
   const [n, v] = logits.shape;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const input = args[0] as tf.Tensor;
+    const save = args[1] as tf.GradSaveFunc;
     const probs = tf.softmax(input);
-    const p = probs.dataSync() as Float32Array;
-    probs.dispose();
+    save([probs]);
+    const p = heapView(probs);
     let loss = 0;
-    let raw: Float32Array | undefined;
+    const underflow: number[] = [];
     for (let i = 0; i < n; i++) {
       const q = p[i * v + targets[i]];
       if (q > 1e-30) loss -= Math.log(q);
-      else loss += exactNll((raw ??= input.dataSync() as Float32Array), i, v, targets[i]);
+      else underflow.push(i);
     }
-    const gradFunc = (dy: tf.Tensor) => {
-      const g = p.slice();
+    if (underflow.length) {
+      const raw = input.dataSync() as Float32Array;
+      for (const i of underflow) loss += exactNll(raw, i, v, targets[i]);
+    }
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      // On wasm the saved softmax is our own copy: turn it into softmax − one-hot in place on the heap.
+      const own = onWasmHeap();
+      const g = own ? heapView(saved[0]) : (saved[0].dataSync() as Float32Array).slice();
       for (let i = 0; i < n; i++) g[i * v + targets[i]] -= 1;
-      return tf.mul(tf.tensor2d(g, [n, v]), dy);
+      return tf.mul(own ? saved[0] : tf.tensor2d(g, [n, v]), dy);
     };
     return { value: tf.scalar(loss), gradFunc };
   });

@@ -29,8 +29,10 @@ export interface CaptionResult {
   timings: CaptionTimings;
 }
 
+import type { ImageInput } from '../vision/encoder.js';
+
 /** An image as the library accepts it: a file path, or the file's bytes. */
-export type ImageInput = string | Buffer | Uint8Array;
+export type { ImageInput };
 
 /** What a client can learn about the loaded model (GET /api/model). */
 export interface ModelCard {

@@ -4,13 +4,13 @@ import type { LoadedModel } from '../model/model-folder.js';
 import type { ModelCard } from './captioner-types.js';
 
 /** Scores a model folder may carry beside its weights, written by `captioner eval`: {split: {metric: value}}. */
-export const METRICS_FILE = 'metrics.json';
+export const SCORES_FILE = 'scores.json';
 export const CARD_FILE = 'README.md';
 
 /** The card a client sees: what the model is, what it was trained on, how well it scores. */
 export async function readModelCard(model: LoadedModel): Promise<ModelCard> {
   const optional = (file: string) => readFile(join(model.dir, file), 'utf8').catch(() => undefined);
-  const metricsText = await optional(METRICS_FILE);
+  const metricsText = await optional(SCORES_FILE);
   let metrics: ModelCard['metrics'] = {};
   if (metricsText) {
     try {

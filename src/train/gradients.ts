@@ -1,6 +1,6 @@
 import type { Architecture, ModelConfigBase, TrainBatch } from '../model/architecture.js';
 import type { ParamLayout } from '../model/params.js';
-import { tf } from '../model/tf-backend.js';
+import { heapView, tf } from '../model/tf-backend.js';
 
 export interface BatchResult {
   /** Summed cross-entropy (nats) over the batch's target tokens. */
@@ -25,7 +25,8 @@ export function computeGradients(
       return arch.lossSum(config, named, batch, true);
     };
     const { value, grads: gs } = tf.valueAndGrads(f)(tensors);
-    gs.forEach((g, i) => grads.set(g.dataSync() as Float32Array, layout.offsets[i]));
+    // Straight from the wasm heap into `grads` (shared memory in a worker): no multi-MB temporaries.
+    gs.forEach((g, i) => grads.set(heapView(g), layout.offsets[i]));
     return value.dataSync()[0];
   });
   return { lossSum, tokens: batch.targets.length };

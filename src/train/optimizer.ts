@@ -1,5 +1,4 @@
-import type { ParamLayout } from '../model/params.js';
-import { tf } from '../model/tf-backend.js';
+import { heapView, tf } from '../model/tf-backend.js';
 
 export interface AdamState {
   iterations: number;
@@ -18,69 +17,78 @@ interface AdamInternals {
 
 let instance = 0;
 
+/** Floats per chunk: ~15 temporaries of this size stay in a core's L2 cache. */
+const CHUNK = 1 << 17;
+
 /**
- * tfjs' Adam over variables that mirror the flat weights: each step takes the flat gradient, updates
- * the variables, and copies the new values back into the flat array the gradient engine reads.
+ * tfjs' Adam over a flat run of weights (all of them, or one worker's share). Adam is elementwise, so
+ * flat slices get exactly the update per-tensor variables would. The run is cut into chunks, each its
+ * own variable and optimizer stepped in its own tidy: the ~15 elementwise ops of a step then reuse
+ * cache-resident buffers instead of streaming 15 fresh multi-MB arrays through memory.
+ * It reads the weights once, at construction; each step writes the updated values back into the flat
+ * array, which nothing else may change in between.
  */
-export class Adam {
-  private readonly optimizer: tf.AdamOptimizer;
-  private readonly variables: tf.Variable[];
-  private readonly names: string[];
+export class FlatAdam {
+  private readonly chunks: {
+    begin: number;
+    end: number;
+    name: string;
+    optimizer: tf.AdamOptimizer;
+    variable: tf.Variable;
+  }[] = [];
 
   constructor(
-    private readonly layout: ParamLayout,
     private readonly params: Float32Array,
     learningRate: number,
+    chunk = CHUNK,
   ) {
     const id = instance++;
-    this.optimizer = tf.train.adam(learningRate, 0.9, 0.999, 1e-7);
-    this.names = layout.specs.map((s) => `adam${id}/${s.name}`);
-    this.variables = layout.specs.map((s, i) =>
-      tf.variable(tf.tensor(layout.view(params, s.name).slice(), s.shape), true, this.names[i]),
-    );
+    for (let begin = 0, k = 0; begin < params.length || k === 0; begin += chunk, k++) {
+      const end = Math.min(params.length, begin + chunk);
+      const name = `adam${id}/${k}`;
+      this.chunks.push({
+        begin,
+        end,
+        name,
+        optimizer: tf.train.adam(learningRate, 0.9, 0.999, 1e-7),
+        variable: tf.variable(tf.tensor1d(params.slice(begin, end)), true, name),
+      });
+    }
   }
 
   set learningRate(lr: number) {
-    (this.optimizer as unknown as AdamInternals).learningRate = lr;
+    for (const c of this.chunks) (c.optimizer as unknown as AdamInternals).learningRate = lr;
   }
 
-  currentLearningRate(): number {
-    return (this.optimizer as unknown as AdamInternals).learningRate;
+  get learningRate(): number {
+    return (this.chunks[0].optimizer as unknown as AdamInternals).learningRate;
   }
 
   /** One update from the final (scaled, clipped) gradient; the flat weights are updated in place. */
   step(grads: Float32Array): void {
-    tf.tidy(() => {
-      this.optimizer.applyGradients(
-        this.layout.specs.map((s, i) => ({
-          name: this.names[i],
-          tensor: tf.tensor(this.layout.view(grads, s.name), s.shape),
-        })),
-      );
-    });
-    this.variables.forEach((v, i) => this.params.set(v.dataSync() as Float32Array, this.layout.offsets[i]));
+    for (const c of this.chunks) {
+      tf.tidy(() => {
+        c.optimizer.applyGradients([{ name: c.name, tensor: tf.tensor1d(grads.subarray(c.begin, c.end)) }]);
+      });
+      this.params.set(heapView(c.variable), c.begin);
+    }
   }
 
-  /** Re-reads the flat weights into the variables (after a resume). */
-  syncFromParams(): void {
-    this.layout.specs.forEach((s, i) =>
-      this.variables[i].assign(tf.tensor(this.layout.view(this.params, s.name), s.shape)),
-    );
-  }
-
+  /** The state as one flat m and v; every chunk has taken the same steps, so one β1ᵗ, β2ᵗ. */
   async getState(): Promise<AdamState> {
-    const m = new Float32Array(this.layout.total);
-    const v = new Float32Array(this.layout.total);
-    const weights = await this.optimizer.getWeights();
-    const n = this.layout.specs.length;
-    const iterations = (await weights[0].tensor.data())[0];
-    if (weights.length === 1 + 2 * n) {
-      for (let i = 0; i < n; i++) {
-        m.set((await weights[1 + i].tensor.data()) as Float32Array, this.layout.offsets[i]);
-        v.set((await weights[1 + n + i].tensor.data()) as Float32Array, this.layout.offsets[i]);
+    const n = this.params.length;
+    const m = new Float32Array(n);
+    const v = new Float32Array(n);
+    let iterations = 0;
+    for (const c of this.chunks) {
+      const weights = await c.optimizer.getWeights(); // [iter, m, v], or [iter] before any step
+      iterations = (await weights[0].tensor.data())[0];
+      if (weights.length === 3) {
+        m.set((await weights[1].tensor.data()) as Float32Array, c.begin);
+        v.set((await weights[2].tensor.data()) as Float32Array, c.begin);
       }
     }
-    const internals = this.optimizer as unknown as AdamInternals;
+    const internals = this.chunks[0].optimizer as unknown as AdamInternals;
     return {
       iterations,
       accBeta1: (await internals.accBeta1.data())[0],
@@ -91,38 +99,46 @@ export class Adam {
   }
 
   async setState(state: AdamState): Promise<void> {
-    const weights: { name: string; tensor: tf.Tensor }[] = [
-      { name: 'iter', tensor: tf.scalar(state.iterations, 'int32') },
-    ];
-    for (const key of ['m', 'v'] as const)
-      this.layout.specs.forEach((s, i) =>
-        weights.push({
-          name: `${this.names[i]}/${key}`,
-          tensor: tf.tensor(this.layout.view(state[key], s.name), s.shape),
-        }),
-      );
-    await this.optimizer.setWeights(weights);
-    const internals = this.optimizer as unknown as AdamInternals;
-    internals.accBeta1.assign(tf.scalar(state.accBeta1));
-    internals.accBeta2.assign(tf.scalar(state.accBeta2));
+    for (const c of this.chunks) {
+      await c.optimizer.setWeights([
+        { name: 'iter', tensor: tf.scalar(state.iterations, 'int32') },
+        { name: `${c.name}/m`, tensor: tf.tensor1d(state.m.slice(c.begin, c.end)) },
+        { name: `${c.name}/v`, tensor: tf.tensor1d(state.v.slice(c.begin, c.end)) },
+      ]);
+      const internals = c.optimizer as unknown as AdamInternals;
+      internals.accBeta1.assign(tf.scalar(state.accBeta1));
+      internals.accBeta2.assign(tf.scalar(state.accBeta2));
+    }
   }
 
   dispose(): void {
-    this.optimizer.dispose();
-    tf.dispose(this.variables);
+    for (const c of this.chunks) {
+      c.optimizer.dispose();
+      c.variable.dispose();
+    }
   }
 }
 
-/** Scales the summed gradient to the mean-loss gradient and clips its global L2 norm; returns the norm. */
-export function scaleAndClip(grads: Float32Array, tokens: number, clipNorm: number): number {
-  const scale = 1 / Math.max(1, tokens);
+/** Σ (g·scale)² over a run of the summed gradient, in float64. */
+export function scaledSquares(grads: Float32Array, scale: number): number {
   let sq = 0;
   for (let i = 0; i < grads.length; i++) {
     const g = grads[i] * scale;
     sq += g * g;
   }
-  const norm = Math.sqrt(sq);
-  const factor = clipNorm > 0 && norm > clipNorm ? (scale * clipNorm) / norm : scale;
+  return sq;
+}
+
+/** The factor taking the summed gradient to the clipped mean-loss gradient, given that gradient's norm. */
+export function clipFactor(norm: number, scale: number, clipNorm: number): number {
+  return clipNorm > 0 && norm > clipNorm ? (scale * clipNorm) / norm : scale;
+}
+
+/** Scales the summed gradient to the mean-loss gradient and clips its global L2 norm; returns the norm. */
+export function scaleAndClip(grads: Float32Array, tokens: number, clipNorm: number): number {
+  const scale = 1 / Math.max(1, tokens);
+  const norm = Math.sqrt(scaledSquares(grads, scale));
+  const factor = clipFactor(norm, scale, clipNorm);
   for (let i = 0; i < grads.length; i++) grads[i] *= factor;
   return norm;
 }

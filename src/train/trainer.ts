@@ -16,7 +16,6 @@ import { makeBatch, planEpoch, planEval, rowSeeds, type CaptionItem, type Featur
 import { loadCheckpoint, saveCheckpoint, type EpochRecord, type TrainerState } from './checkpoint.js';
 import { createEngine } from './engine.js';
 import { lossCurveSvg } from './loss-curve.js';
-import { Adam, scaleAndClip } from './optimizer.js';
 
 export type Schedule = 'constant' | 'cosine' | 'plateau';
 
@@ -112,7 +111,7 @@ export async function trainModel(data: TrainData, options: TrainOptions): Promis
       );
   }
 
-  await initTf(); // Adam runs here, on the same backend as the workers
+  await initTf(); // the local engine and the step decoder run here
   const engine = await createEngine(config, options.threads);
   const params = engine.params;
   if (checkpoint) params.set(checkpoint.params);
@@ -128,11 +127,9 @@ export async function trainModel(data: TrainData, options: TrainOptions): Promis
     options: fixed,
     model: config as unknown as Record<string, unknown>,
   };
-  const adam = new Adam(layout, params, state.learningRate);
-  if (checkpoint) await adam.setState(checkpoint.adam);
+  if (checkpoint) await engine.setOptimizerState(checkpoint.adam);
   if (checkpoint) log(`resuming after epoch ${state.epoch}`);
 
-  const grads = new Float32Array(layout.total);
   const devBatches = planEval(data.dev, options.batchSize);
   const stepsPerEpoch = Math.min(
     Math.ceil(data.train.length / options.batchSize),
@@ -156,6 +153,7 @@ export async function trainModel(data: TrainData, options: TrainOptions): Promis
       const started = performance.now();
       let lossSum = 0;
       let tokens = 0;
+      let learningRate = state.learningRate;
       for (let step = 0; step < plan.length; step++) {
         const batch = makeBatch(
           plan[step],
@@ -163,15 +161,8 @@ export async function trainModel(data: TrainData, options: TrainOptions): Promis
           data.featureDim,
           rowSeeds(options.seed, epoch, step, plan[step].length),
         );
-        const r = await engine.gradients(batch, grads);
-        scaleAndClip(grads, r.tokens, options.clipNorm);
-        adam.learningRate = learningRateAt(
-          options,
-          state.learningRate,
-          epoch * stepsPerEpoch + step,
-          totalSteps,
-        );
-        adam.step(grads);
+        learningRate = learningRateAt(options, state.learningRate, epoch * stepsPerEpoch + step, totalSteps);
+        const r = await engine.step(batch, { learningRate, clipNorm: options.clipNorm });
         lossSum += r.lossSum;
         tokens += r.tokens;
         const seconds = (performance.now() - started) / 1000;
@@ -193,7 +184,7 @@ export async function trainModel(data: TrainData, options: TrainOptions): Promis
         epoch: epoch + 1,
         trainLoss: lossSum / Math.max(1, tokens),
         devLoss: devTokens ? devLossSum / devTokens : NaN,
-        learningRate: adam.currentLearningRate(),
+        learningRate,
         tokens,
         seconds,
         tokensPerSecond: tokens / seconds,
@@ -245,7 +236,7 @@ export async function trainModel(data: TrainData, options: TrainOptions): Promis
           (record.devMetric ? `, dev ${record.devMetric.name} ${record.devMetric.value.toFixed(4)}` : '') +
           `, ${Math.round(record.tokensPerSecond)} tokens/s${improved ? ' (best, saved)' : ''}${state.stopped ? '; stopping early' : ''}`,
       );
-      await saveCheckpoint(options.outDir, layout, params, await adam.getState(), state);
+      await saveCheckpoint(options.outDir, layout, params, await engine.getOptimizerState(), state);
       await writeFileAtomic(
         join(options.outDir, METRICS_FILE),
         state.history.map((h) => JSON.stringify(h)).join('\n') + '\n',
@@ -254,7 +245,6 @@ export async function trainModel(data: TrainData, options: TrainOptions): Promis
     }
   } finally {
     await engine.close();
-    adam.dispose();
   }
   return {
     history: state.history,

@@ -1,11 +1,17 @@
-import { loadCorpus } from '../data/corpus.js';
+import { loadCorpus, type CorpusImage } from '../data/corpus.js';
 import { CaptionerError } from '../util/errors.js';
-import { readPooledFeatures } from '../vision/feature-store.js';
+import { readPooledFeatures, type PooledFeatures } from '../vision/feature-store.js';
 import type { CaptionItem } from './batches.js';
 import type { TrainData } from './trainer.js';
 
+/** The trainer's inputs, plus the dev images themselves for caption metrics. */
+export interface WorkData extends TrainData {
+  devImages: CorpusImage[];
+  features: PooledFeatures;
+}
+
 /** What `prepare` and `features` wrote in a work folder, as the trainer's inputs. */
-export async function loadTrainingData(workDir: string, encoder?: string): Promise<TrainData> {
+export async function loadTrainingData(workDir: string, encoder?: string): Promise<WorkData> {
   const { corpus, vocabulary } = await loadCorpus(workDir);
   const features = await readPooledFeatures(workDir, encoder);
   const split = (name: 'train' | 'dev') => {
@@ -33,5 +39,7 @@ export async function loadTrainingData(workDir: string, encoder?: string): Promi
     encoder: features.encoder,
     cleaning: corpus.cleaning,
     maxCaptionLength: Math.max(...lengths),
+    devImages: corpus.splits.dev,
+    features,
   };
 }

@@ -30,6 +30,21 @@ export class Rng {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
 
+  /**
+   * Dropout mask: out[offset + k] = value where next() < keep, for k < count, drawing exactly what
+   * `count` calls of next() would. Inlined for speed: masks are drawn for every training step.
+   */
+  mask(out: Float32Array, offset: number, count: number, keep: number, value: number): void {
+    let state = this.state;
+    for (let k = 0; k < count; k++) {
+      let t = (state = (state + 0x6d2b79f5) >>> 0);
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      if (((t ^ (t >>> 14)) >>> 0) / 4294967296 < keep) out[offset + k] = value;
+    }
+    this.state = state;
+  }
+
   uniform(low: number, high: number): number {
     return low + (high - low) * this.next();
   }

@@ -1,3 +1,4 @@
+import { findImagesDir as findDatasetImagesDir } from '../data/corpus.js';
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { CaptionerError, errnoCode, isCaptionerError } from '../util/errors.js';
@@ -7,7 +8,16 @@ import type { ImageEncoder } from './encoder.js';
 import { FeatureStoreWriter, type SkippedImage, type StoreManifest } from './feature-store.js';
 
 /** Files taken as images when listing a folder (the content is still sniffed when decoding). */
-const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif']);
+export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set([
+  '.jpg',
+  '.jpeg',
+  '.png',
+  '.webp',
+  '.gif',
+  '.tif',
+  '.tiff',
+  '.avif',
+]);
 
 export interface ComputeFeaturesOptions {
   /** The image folder (Flickr8k's Images/, or any folder of photos). */
@@ -37,16 +47,11 @@ export interface ComputeFeaturesSummary {
   bytes: { pooled: number; spatial: number };
 }
 
-/** The image folder of a dataset folder: its Images/ when there is one, else the folder itself. */
+/** The image folder of a dataset folder: its Images/ (as `prepare` finds it) when there is one, else the folder itself. */
 export async function findImagesDir(dataDir: string): Promise<string> {
   const dir = resolve(dataDir);
-  for (const sub of ['Images', 'images', 'Flicker8k_Dataset', 'Flickr8k_Dataset']) {
-    try {
-      if ((await stat(join(dir, sub))).isDirectory()) return join(dir, sub);
-    } catch {
-      // not this one
-    }
-  }
+  const images = await findDatasetImagesDir(dir);
+  if (images) return images;
   try {
     if ((await stat(dir)).isDirectory()) return dir;
   } catch (error) {
@@ -102,6 +107,7 @@ export async function computeFeatures(options: ComputeFeaturesOptions): Promise<
   try {
     await runPipeline(todo, options, batchSize, store, skipped, (n) => progress.tick(n));
     progress.stop();
+    skipped.sort((a, b) => (a.image < b.image ? -1 : a.image > b.image ? 1 : 0));
     manifest = await store.finish(true, skipped);
   } finally {
     if (!manifest) {

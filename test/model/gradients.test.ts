@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { getArchitecture } from '../../src/model/architectures.js';
 import type { ModelConfigBase } from '../../src/model/architecture.js';
 import { ParamLayout } from '../../src/model/params.js';
-import { initTf } from '../../src/model/tf-backend.js';
+import { initTf, tf } from '../../src/model/tf-backend.js';
 import { makeBatch } from '../../src/train/batches.js';
 import { computeGradients, computeLoss } from '../../src/train/gradients.js';
 import { Rng } from '../../src/util/random.js';
@@ -53,4 +53,38 @@ test('LSTM, embedding and loss gradients match finite differences', async () => 
       );
     }
   }
+});
+
+test('the cpu fallback backend computes the gradients wasm computes', async () => {
+  await initTf();
+  const data = tinyData(6, 2, 5);
+  const arch = getArchitecture('merge');
+  const config = arch.validate({
+    ...arch.defaults(data.vocabulary.size, data.featureDim),
+    ...TINY_MODEL,
+  } as ModelConfigBase);
+  const layout = new ParamLayout(arch.params(config));
+  const params = new Float32Array(layout.total);
+  arch.init(config, layout, params, new Rng(4));
+  const batch = makeBatch(
+    data.train,
+    data.trainFeatures,
+    data.featureDim,
+    Uint32Array.from(data.train, (_, i) => i),
+  );
+  const onWasm = new Float32Array(layout.total);
+  const onCpu = new Float32Array(layout.total);
+  const a = computeGradients(arch, config, layout, params, batch, onWasm);
+  await tf.setBackend('cpu');
+  try {
+    const b = computeGradients(arch, config, layout, params, batch, onCpu);
+    assert.ok(Math.abs(a.lossSum - b.lossSum) < 1e-4 * Math.abs(a.lossSum));
+  } finally {
+    await tf.setBackend('wasm');
+  }
+  for (let i = 0; i < layout.total; i++)
+    assert.ok(
+      Math.abs(onWasm[i] - onCpu[i]) < 1e-4 + 1e-4 * Math.abs(onWasm[i]),
+      `gradient ${i}: ${onWasm[i]} vs ${onCpu[i]}`,
+    );
 });

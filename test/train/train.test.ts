@@ -69,6 +69,33 @@ test('resuming from the epoch checkpoint gives the same weights as not stopping'
   });
 });
 
+test('resuming a two-worker run (Adam state held by the workers) gives the same weights', async () => {
+  await withDirs(2, async ([straight, resumed]) => {
+    const data = tinyData(12, 2);
+    const a = await trainModel(data, { ...base(straight), epochs: 3, threads: 2 });
+    await trainModel(data, { ...base(resumed), epochs: 1, threads: 2 });
+    const b = await trainModel(data, { ...base(resumed), epochs: 3, threads: 2, resume: true });
+    assert.deepEqual(
+      b.history.map((h) => h.trainLoss),
+      a.history.map((h) => h.trainLoss),
+    );
+    assert.deepEqual(new Uint8Array(b.params.buffer), new Uint8Array(a.params.buffer));
+  });
+});
+
+test('a checkpoint written by one thread resumes on two workers', async () => {
+  await withDirs(2, async ([straight, resumed]) => {
+    const data = tinyData(12, 2);
+    const a = await trainModel(data, { ...base(straight), epochs: 2 });
+    await trainModel(data, { ...base(resumed), epochs: 1 });
+    const b = await trainModel(data, { ...base(resumed), epochs: 2, threads: 2, resume: true });
+    let maxDiff = 0;
+    for (let i = 0; i < a.params.length; i++)
+      maxDiff = Math.max(maxDiff, Math.abs(a.params[i] - b.params[i]));
+    assert.ok(maxDiff < 1e-4, `weights differ by ${maxDiff}`);
+  });
+});
+
 test('two gradient workers and one thread agree on the same seed', async () => {
   await withDirs(2, async ([one, two]) => {
     const data = tinyData(12, 2);

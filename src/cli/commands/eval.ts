@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { SPLITS, type Split } from '../../data/splits.js';
 import { formatScores } from '../../eval/score.js';
 import { evaluateSplit } from '../../pipeline/evaluate-split.js';
-import { METRICS_FILE } from '../../pipeline/model-card.js';
+import { SCORES_FILE } from '../../pipeline/model-card.js';
 import { writeJsonAtomic } from '../../util/atomic-write.js';
 import { CaptionerError } from '../../util/errors.js';
 import { positiveInt, runCommand } from '../run-command.js';
@@ -40,7 +40,7 @@ export function registerEval(program: Command): void {
     .option('--block-trigrams', 'never repeat a word trigram within a caption')
     .option('--encoder <name|path>', "encoder (default: the model's own)")
     .option('--out <file>', 'write the captions as [{"image", "caption"}] JSON')
-    .option('--record', `store the scores in the model folder's ${METRICS_FILE} (shown by the API)`)
+    .option('--record', `store the scores in the model folder's ${SCORES_FILE} (shown by the API)`)
     .option('--json', 'print one JSON object instead of a table')
     .action(
       runCommand(async (flags: EvalFlags) => {
@@ -63,7 +63,7 @@ export function registerEval(program: Command): void {
         if (flags.out) await writeJsonAtomic(resolve(flags.out), result.captions);
         for (const f of result.failed) process.stderr.write(`captioner: ${f.image}: ${f.reason}\n`);
         if (flags.record) {
-          const path = join(model, METRICS_FILE);
+          const path = join(model, SCORES_FILE);
           const old = JSON.parse(await readFile(path, 'utf8').catch(() => '{}')) as Record<string, unknown>;
           const { distinct, images, ...metrics } = result.scores;
           await writeJsonAtomic(path, {

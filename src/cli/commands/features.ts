@@ -70,7 +70,7 @@ export function formatSummary(s: ComputeFeaturesSummary, imagesDir: string): str
   const lines = [
     `features (${s.manifest.encoder.name}, ${s.manifest.encoder.pooledDim}-d) of ${s.images} images in ${imagesDir}`,
     `  computed ${s.computed}, already stored ${s.reused}, skipped ${s.skipped.length}`,
-    `  ${s.seconds.toFixed(1)} s, ${s.imagesPerSecond.toFixed(1)} images/s`,
+    `  ${s.seconds.toFixed(s.seconds < 10 ? 2 : 1)} s, ${s.imagesPerSecond.toFixed(1)} images/s`,
     `  store: ${s.storeDir} (pooled ${mb(s.bytes.pooled)}${s.bytes.spatial ? `, spatial ${mb(s.bytes.spatial)}` : ''})`,
   ];
   if (s.rebuilt) lines.push(`  rebuilt: the old store did not match (${s.rebuilt})`);

@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
+import { METRICS, type Metric } from '../../eval/score.js';
 import { architectureNames } from '../../model/architectures.js';
+import { captionDevMetric } from '../../pipeline/dev-metric.js';
 import { loadTrainingData } from '../../train/training-data.js';
 import { trainModel, LOSS_CURVE_FILE, METRICS_FILE, type Schedule } from '../../train/trainer.js';
 import { positiveInt, positiveNumber, runCommand } from '../run-command.js';
@@ -26,6 +28,7 @@ interface TrainFlags {
   units?: number;
   dropout?: number;
   maxSteps?: number;
+  selectBy: 'loss' | Metric;
   progress: boolean;
 }
 
@@ -67,6 +70,11 @@ export function registerTrain(program: Command): void {
     .option('--dropout <p>', 'dropout on the image vector and the word embeddings', nonNegative('--dropout'))
     .option('--float16', 'store the weights as float16 (half the size)')
     .option('--max-steps <n>', 'at most this many steps per epoch (quick trials)', positiveInt('--max-steps'))
+    .option(
+      '--select-by <what>',
+      `keep the epoch with the best dev loss, or the best dev caption score (greedy): ${METRICS.join(', ')}`,
+      'ciderD',
+    )
     .option('--resume', 'continue the run in --out from its last checkpoint')
     .option('--no-progress', 'no progress bar')
     .action(
@@ -75,7 +83,16 @@ export function registerTrain(program: Command): void {
           throw new InvalidArgumentError('--schedule must be constant, cosine or plateau');
         if (flags.dropout !== undefined && flags.dropout >= 1)
           throw new InvalidArgumentError('--dropout must be below 1');
+        if (flags.selectBy !== 'loss' && !(METRICS as readonly string[]).includes(flags.selectBy))
+          throw new InvalidArgumentError(`--select-by must be loss or one of ${METRICS.join(', ')}`);
         const data = await loadTrainingData(resolve(flags.work), flags.encoder);
+        const devMetric =
+          flags.selectBy === 'loss'
+            ? undefined
+            : captionDevMetric(data.devImages, data.features, data.vocabulary, {
+                metric: flags.selectBy,
+                maxLength: data.maxCaptionLength,
+              });
         const model: Record<string, unknown> = {};
         if (flags.embedDim) model.embedDim = flags.embedDim;
         if (flags.units) model.units = model.decoderUnits = flags.units;
@@ -99,6 +116,7 @@ export function registerTrain(program: Command): void {
           resume: flags.resume ?? false,
           weightsDtype: flags.float16 ? 'F16' : 'F32',
           maxStepsPerEpoch: flags.maxSteps,
+          devMetric,
           progress: flags.progress,
         });
         const best = result.history[result.bestEpoch - 1];
