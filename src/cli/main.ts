@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerAverage } from './commands/average.js';
 import { registerCaption } from './commands/caption.js';
 import { registerClassify } from './commands/classify.js';
+import { registerEnsemble } from './commands/ensemble.js';
 import { registerEval } from './commands/eval.js';
 import { registerFeatures } from './commands/features.js';
 import { registerPrepare } from './commands/prepare.js';
@@ -20,6 +22,8 @@ registerPrepare(program);
 registerFeatures(program);
 registerClassify(program);
 registerTrain(program);
+registerAverage(program);
+registerEnsemble(program);
 registerEval(program);
 registerScore(program);
 registerCaption(program);

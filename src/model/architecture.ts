@@ -10,6 +10,11 @@ export interface ModelConfigBase {
   vocabSize: number;
   /** Length of the pooled image vector the model reads. */
   featureDim: number;
+  /**
+   * Training only: label smoothing ε, the target distribution (1−ε)·one-hot + ε/V. Discourages
+   * over-confident next-word guesses. Dev loss is always the plain cross-entropy.
+   */
+  labelSmoothing?: number;
 }
 
 /**

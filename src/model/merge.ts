@@ -69,6 +69,8 @@ export const mergeArchitecture: Architecture<MergeConfig> = {
       if (!(typeof c[key] === 'number' && c[key] >= 0 && c[key] < 1))
         throw new CaptionerError('MODEL_CONFIG', `merge model: ${key} must be in [0, 1)`);
     }
+    if (c.labelSmoothing !== undefined && !(c.labelSmoothing >= 0 && c.labelSmoothing < 1))
+      throw new CaptionerError('MODEL_CONFIG', 'merge model: labelSmoothing must be in [0, 1)');
     if (c.gateOrder !== 'ifgo')
       throw new CaptionerError('MODEL_CONFIG', `merge model: unknown LSTM gate order ${String(c.gateOrder)}`);
     return c;
@@ -140,7 +142,7 @@ export const mergeArchitecture: Architecture<MergeConfig> = {
       },
     );
     const logits = dense(hidden, params[P.outputKernel] as tf.Tensor2D, params[P.outputBias] as tf.Tensor1D);
-    return softmaxCrossEntropySum(logits, batch.targets);
+    return softmaxCrossEntropySum(logits, batch.targets, training ? (c.labelSmoothing ?? 0) : 0);
   },
 
   stepDecoder(c, layout, flat) {

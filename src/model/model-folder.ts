@@ -8,6 +8,7 @@ import type { Architecture, ModelConfigBase } from './architecture.js';
 import { getArchitecture } from './architectures.js';
 import { ParamLayout } from './params.js';
 import { decodeSafetensors, encodeSafetensors, type StoredDtype } from './safetensors.js';
+import { EnsembleStepDecoder } from './ensemble.js';
 import type { StepDecoder } from './step-decoder.js';
 import { initTf } from './tf-backend.js';
 
@@ -36,6 +37,12 @@ export interface ModelFolderConfig {
   weights: { file: string; dtype: StoredDtype };
   /** Free-form summary of how it was trained (epochs, losses, seed…). */
   training?: Record<string, unknown>;
+  /**
+   * An ensemble: sub-folders (relative paths), each a model folder of its own, whose next-word
+   * probabilities are averaged. The other fields then describe the whole (the members must agree on
+   * vocabulary and encoder) and this folder has no weights of its own.
+   */
+  members?: string[];
 }
 
 export const CONFIG_FILE = 'config.json';
@@ -89,6 +96,8 @@ export async function saveModel(dir: string, input: SaveModelInput): Promise<voi
 export interface LoadedModel {
   dir: string;
   config: ModelFolderConfig;
+  /** The members of an ensemble (architecture, layout and params below are the first one's). */
+  members?: LoadedModel[];
   architecture: Architecture;
   vocabulary: Vocabulary;
   layout: ParamLayout;
@@ -120,6 +129,7 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   }
   if (config.format !== 'captioner-model' || config.version !== 1)
     fail(`${CONFIG_FILE} is not a captioner model config (format/version)`);
+  if (config.members) return loadEnsemble(dir, config, fail);
   if (!config.model || typeof config.model.arch !== 'string') fail(`${CONFIG_FILE} names no architecture`);
   const architecture = getArchitecture(config.model.arch);
   const model = architecture.validate(config.model);
@@ -156,4 +166,78 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
     params,
     decoder: () => architecture.stepDecoder(model, layout, params),
   };
+}
+
+async function loadEnsemble(
+  dir: string,
+  config: ModelFolderConfig,
+  fail: (why: string) => never,
+): Promise<LoadedModel> {
+  if (!Array.isArray(config.members) || config.members.length === 0) fail('an ensemble with no members');
+  const members: LoadedModel[] = [];
+  for (const name of config.members!) {
+    const member = await loadModel(join(dir, name));
+    if (member.members) fail(`member ${name} is itself an ensemble`);
+    members.push(member);
+  }
+  const [first] = members;
+  for (const [i, m] of members.entries()) {
+    if (m.vocabulary.tokens.join('\n') !== first.vocabulary.tokens.join('\n'))
+      fail(`member ${config.members![i]} has another vocabulary than ${config.members![0]}`);
+    if (m.config.encoder?.sha256 !== first.config.encoder?.sha256)
+      fail(`member ${config.members![i]} was trained on another encoder than ${config.members![0]}`);
+  }
+  return {
+    ...first,
+    dir,
+    config: { ...first.config, ...config, model: first.config.model, encoder: first.config.encoder },
+    members,
+    decoder: () => new EnsembleStepDecoder(members.map((m) => m.decoder())),
+  };
+}
+
+/** Writes an ensemble folder: each member model copied into `members/<i>`, and a config naming them. */
+export async function saveEnsemble(
+  dir: string,
+  members: LoadedModel[],
+  extra: Pick<ModelFolderConfig, 'training'> = {},
+): Promise<void> {
+  if (members.length < 2) throw new CaptionerError('MODEL_INVALID', 'an ensemble needs at least two models');
+  const names: string[] = [];
+  for (const [i, m] of members.entries()) {
+    if (m.members) throw new CaptionerError('MODEL_INVALID', `${m.dir} is already an ensemble`);
+    if (m.vocabulary.tokens.join('\n') !== members[0].vocabulary.tokens.join('\n'))
+      throw new CaptionerError('MODEL_INVALID', `${m.dir} has another vocabulary than ${members[0].dir}`);
+    if (m.config.encoder?.sha256 !== members[0].config.encoder?.sha256)
+      throw new CaptionerError(
+        'MODEL_INVALID',
+        `${m.dir} was trained on another encoder than ${members[0].dir}`,
+      );
+    const name = `members/${i + 1}`;
+    await saveModel(join(dir, name), {
+      model: m.config.model,
+      encoder: m.config.encoder,
+      cleaning: m.config.cleaning,
+      maxCaptionLength: m.config.maxCaptionLength,
+      vocabulary: m.vocabulary,
+      params: m.params,
+      dtype: m.config.weights.dtype,
+      training: m.config.training,
+    });
+    names.push(name);
+  }
+  const first = members[0].config;
+  await members[0].vocabulary.save(join(dir, MODEL_VOCAB_FILE));
+  const config: ModelFolderConfig = {
+    format: 'captioner-model',
+    version: 1,
+    model: first.model,
+    encoder: first.encoder,
+    cleaning: first.cleaning,
+    maxCaptionLength: Math.max(...members.map((m) => m.config.maxCaptionLength)),
+    weights: first.weights,
+    members: names,
+    ...extra,
+  };
+  await writeJsonAtomic(join(dir, CONFIG_FILE), config);
 }

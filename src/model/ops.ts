@@ -113,9 +113,10 @@ export function dense(
 
 /**
  * Σ −log softmax(logits)[i, targets[i]] over rows, with its gradient (softmax − one-hot) built from
- * the same softmax: targets are indexed, never expanded into one-hot products.
+ * the same softmax: targets are indexed, never expanded into one-hot products. With label smoothing ε
+ * the target is (1−ε)·one-hot + ε/V: loss −(1−ε)·log p_t − ε·mean_j log p_j, gradient p − target.
  */
-export function softmaxCrossEntropySum(logits: tf.Tensor2D, targets: Int32Array): tf.Scalar {
+export function softmaxCrossEntropySum(logits: tf.Tensor2D, targets: Int32Array, smoothing = 0): tf.Scalar {
   const [n, v] = logits.shape;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const input = args[0] as tf.Tensor;
@@ -123,22 +124,40 @@ export function softmaxCrossEntropySum(logits: tf.Tensor2D, targets: Int32Array)
     const probs = tf.softmax(input);
     save([probs]);
     const p = heapView(probs);
-    let loss = 0;
+    // −log p_t per row (float64 where float32 underflowed).
+    const nll = new Float64Array(n);
     const underflow: number[] = [];
     for (let i = 0; i < n; i++) {
       const q = p[i * v + targets[i]];
-      if (q > 1e-30) loss -= Math.log(q);
+      if (q > 1e-30) nll[i] = -Math.log(q);
       else underflow.push(i);
     }
     if (underflow.length) {
       const raw = input.dataSync() as Float32Array;
-      for (const i of underflow) loss += exactNll(raw, i, v, targets[i]);
+      for (const i of underflow) nll[i] = exactNll(raw, i, v, targets[i]);
+    }
+    let loss = 0;
+    for (let i = 0; i < n; i++) loss += nll[i];
+    if (smoothing > 0) {
+      // mean_j log p_j = mean_j z_j − lse, and lse = z_t + nll_t.
+      const z = heapView(input);
+      let smooth = 0;
+      for (let i = 0; i < n; i++) {
+        let sum = 0;
+        for (let j = i * v; j < (i + 1) * v; j++) sum += z[j];
+        smooth += z[i * v + targets[i]] + nll[i] - sum / v;
+      }
+      loss = (1 - smoothing) * loss + smoothing * smooth;
     }
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      // On wasm the saved softmax is our own copy: turn it into softmax − one-hot in place on the heap.
+      // On wasm the saved softmax is our own copy: turn it into softmax − target in place on the heap.
       const own = onWasmHeap();
       const g = own ? heapView(saved[0]) : (saved[0].dataSync() as Float32Array).slice();
-      for (let i = 0; i < n; i++) g[i * v + targets[i]] -= 1;
+      if (smoothing > 0) {
+        const uniform = smoothing / v;
+        for (let k = 0; k < n * v; k++) g[k] -= uniform;
+      }
+      for (let i = 0; i < n; i++) g[i * v + targets[i]] -= 1 - smoothing;
       return tf.mul(own ? saved[0] : tf.tensor2d(g, [n, v]), dy);
     };
     return { value: tf.scalar(loss), gradFunc };

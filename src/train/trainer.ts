@@ -48,6 +48,8 @@ export interface TrainOptions {
   resume: boolean;
   weightsDtype?: StoredDtype;
   devMetric?: DevMetric;
+  /** Also keep every epoch's weights as a model folder `epochs/<n>` (for checkpoint averaging). */
+  keepEpochs?: boolean;
   /** Cap on steps per epoch (benchmarks, tests). */
   maxStepsPerEpoch?: number;
   progress?: boolean;
@@ -75,6 +77,7 @@ export interface TrainResult {
 
 export const METRICS_FILE = 'metrics.jsonl';
 export const LOSS_CURVE_FILE = 'loss-curve.svg';
+export const EPOCHS_DIR = 'epochs';
 
 /** Options that must match between a run and its resume (the rest, like epochs, may change). */
 const FIXED_OPTIONS = ['arch', 'batchSize', 'seed', 'clipNorm', 'schedule'] as const;
@@ -202,6 +205,25 @@ export async function trainModel(data: TrainData, options: TrainOptions): Promis
         }
       }
       const score = record.devMetric?.value ?? record.devLoss;
+      const modelFolder = (dtype = options.weightsDtype) => ({
+        model: config,
+        encoder: data.encoder,
+        cleaning: data.cleaning,
+        maxCaptionLength: data.maxCaptionLength,
+        vocabulary: data.vocabulary,
+        params,
+        dtype,
+        training: {
+          epoch: epoch + 1,
+          trainLoss: record.trainLoss,
+          devLoss: record.devLoss,
+          ...fixed,
+          learningRate: options.learningRate,
+          ...(record.devMetric ? { devMetric: record.devMetric } : {}),
+        },
+      });
+      if (options.keepEpochs)
+        await saveModel(join(options.outDir, EPOCHS_DIR, String(epoch + 1)), modelFolder('F32'));
       state.history.push(record);
       state.epoch = epoch + 1;
       const improved = better(score, state.bestScore) || state.history.length === 1;
@@ -209,23 +231,7 @@ export async function trainModel(data: TrainData, options: TrainOptions): Promis
         state.bestScore = score;
         state.bestEpoch = epoch + 1;
         state.badEpochs = 0;
-        await saveModel(options.outDir, {
-          model: config,
-          encoder: data.encoder,
-          cleaning: data.cleaning,
-          maxCaptionLength: data.maxCaptionLength,
-          vocabulary: data.vocabulary,
-          params,
-          dtype: options.weightsDtype,
-          training: {
-            epoch: epoch + 1,
-            trainLoss: record.trainLoss,
-            devLoss: record.devLoss,
-            ...fixed,
-            learningRate: options.learningRate,
-            ...(record.devMetric ? { devMetric: record.devMetric } : {}),
-          },
-        });
+        await saveModel(options.outDir, modelFolder());
       } else {
         state.badEpochs++;
         if (options.schedule === 'plateau') state.learningRate /= 2;

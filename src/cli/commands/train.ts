@@ -27,6 +27,8 @@ interface TrainFlags {
   embedDim?: number;
   units?: number;
   dropout?: number;
+  labelSmoothing?: number;
+  keepEpochs?: boolean;
   maxSteps?: number;
   selectBy: 'loss' | Metric;
   progress: boolean;
@@ -68,7 +70,16 @@ export function registerTrain(program: Command): void {
     .option('--embed-dim <n>', 'word embedding width', positiveInt('--embed-dim'))
     .option('--units <n>', 'LSTM and projection width', positiveInt('--units'))
     .option('--dropout <p>', 'dropout on the image vector and the word embeddings', nonNegative('--dropout'))
+    .option(
+      '--label-smoothing <eps>',
+      'label smoothing of the training targets (0: off)',
+      nonNegative('--label-smoothing'),
+    )
     .option('--float16', 'store the weights as float16 (half the size)')
+    .option(
+      '--keep-epochs',
+      "also keep every epoch's weights in <modeldir>/epochs/<n> (for `captioner average`)",
+    )
     .option('--max-steps <n>', 'at most this many steps per epoch (quick trials)', positiveInt('--max-steps'))
     .option(
       '--select-by <what>',
@@ -97,6 +108,7 @@ export function registerTrain(program: Command): void {
         if (flags.embedDim) model.embedDim = flags.embedDim;
         if (flags.units) model.units = model.decoderUnits = flags.units;
         if (flags.dropout !== undefined) model.imageDropout = model.embedDropout = flags.dropout;
+        if (flags.labelSmoothing !== undefined) model.labelSmoothing = flags.labelSmoothing;
         const out = resolve(flags.out);
         process.stderr.write(
           `training ${flags.arch} on ${data.train.length} captions (${data.vocabulary.size} ids, ${data.featureDim}-d ${data.encoder?.name ?? ''} features), ${flags.threads} thread(s)\n`,
@@ -116,6 +128,7 @@ export function registerTrain(program: Command): void {
           resume: flags.resume ?? false,
           weightsDtype: flags.float16 ? 'F16' : 'F32',
           maxStepsPerEpoch: flags.maxSteps,
+          keepEpochs: flags.keepEpochs,
           devMetric,
           progress: flags.progress,
         });

@@ -1,0 +1,38 @@
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { loadModel, saveEnsemble } from '../../model/model-folder.js';
+import { runCommand } from '../run-command.js';
+
+interface EnsembleFlags {
+  out: string;
+  float16?: boolean;
+}
+
+export function registerEnsemble(program: Command): void {
+  program
+    .command('ensemble')
+    .description(
+      'combine trained models (same vocabulary and encoder) into one model folder that averages them',
+    )
+    .argument('<models...>', 'model folders written by `captioner train`')
+    .requiredOption('--out <dir>', 'ensemble model folder to write')
+    .option('--float16', "store the members' weights as float16 (half the size)")
+    .action(
+      runCommand(async (dirs: string[], flags: EnsembleFlags) => {
+        const members = [];
+        for (const dir of dirs) {
+          const m = await loadModel(resolve(dir));
+          if (flags.float16) m.config = { ...m.config, weights: { ...m.config.weights, dtype: 'F16' } };
+          members.push(m);
+        }
+        const out = resolve(flags.out);
+        await saveEnsemble(out, members, {
+          training: {
+            ensembleOf: dirs.map((d) => resolve(d)),
+            members: members.map((m) => m.config.training ?? {}),
+          },
+        });
+        process.stdout.write(`ensemble of ${members.length} models written to ${out}\n`);
+      }),
+    );
+}
