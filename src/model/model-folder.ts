@@ -8,20 +8,13 @@ import type { Architecture, ModelConfigBase } from './architecture.js';
 import { getArchitecture } from './architectures.js';
 import { ParamLayout } from './params.js';
 import { decodeSafetensors, encodeSafetensors, type StoredDtype } from './safetensors.js';
+import type { EncoderIdentity } from '../vision/encoder-identity.js';
 import { EnsembleStepDecoder } from './ensemble.js';
 import type { StepDecoder } from './step-decoder.js';
 import { initTf } from './tf-backend.js';
 
-/** The image encoder a model was trained on (mirrors the feature store's identity). */
-export interface ModelEncoderIdentity {
-  name: string;
-  sha256: string;
-  inputSize: [number, number];
-  mean: [number, number, number];
-  std: [number, number, number];
-  resize: 'squash';
-  pooledDim: number;
-}
+/** The image encoder a model was trained on: the feature store's identity, recorded with the weights. */
+export type ModelEncoderIdentity = EncoderIdentity;
 
 /** config.json of a model folder. */
 export interface ModelFolderConfig {

@@ -1,4 +1,5 @@
 import { CaptionerError } from '../util/errors.js';
+import { fromFloat16Bits, toFloat16Bits } from '../util/float16.js';
 
 /**
  * The safetensors format (Hugging Face): an 8-byte little-endian header length, a JSON header naming
@@ -110,51 +111,13 @@ function fromFloat32Bytes(raw: Uint8Array, size: number): Float32Array {
 function float16Bytes(data: Float32Array): Uint8Array {
   const out = new Uint8Array(data.length * 2);
   const view = new DataView(out.buffer);
-  for (let i = 0; i < data.length; i++) view.setUint16(i * 2, toHalf(data[i]), true);
+  for (let i = 0; i < data.length; i++) view.setUint16(i * 2, toFloat16Bits(data[i]), true);
   return out;
 }
 
 function fromFloat16Bytes(raw: Uint8Array, size: number): Float32Array {
   const out = new Float32Array(size);
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  for (let i = 0; i < size; i++) out[i] = fromHalf(view.getUint16(i * 2, true));
+  for (let i = 0; i < size; i++) out[i] = fromFloat16Bits(view.getUint16(i * 2, true));
   return out;
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** float32 → IEEE half, round to nearest even; overflow to ±inf, NaN kept. */
-export function toHalf(value: number): number {
-  f32[0] = value;
-  const x = u32[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rest = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rest > mid || (rest === mid && half & 1)) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half++;
-  return sign | half;
-}
-
-export function fromHalf(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }

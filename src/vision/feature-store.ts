@@ -5,7 +5,7 @@ import { writeJsonAtomic } from '../util/atomic-write.js';
 import { CaptionerError, errnoCode } from '../util/errors.js';
 import { identityDifference, type EncoderIdentity } from './encoder-identity.js';
 import { DEFAULT_ENCODER, findEncoderSpec } from './encoders.js';
-import { decodeFloat16, encodeFloat16 } from './float16.js';
+import { decodeFloat16, encodeFloat16 } from '../util/float16.js';
 
 export type { EncoderIdentity } from './encoder-identity.js';
 

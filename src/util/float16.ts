@@ -1,5 +1,5 @@
-// IEEE half precision by bit manipulation (Node 20 has no Float16Array): spatial maps are stored as
-// float16 to halve their size; the values (post-activation CNN features) are well inside its range.
+// IEEE half precision by bit manipulation (Node 20 has no Float16Array): spatial maps and model weights
+// are stored as float16 to halve their size; their values are well inside its range.
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -43,6 +43,11 @@ for (let h = 0; h < 65536; h++) {
           ? NaN
           : sign * Infinity
         : sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+/** float16 bits → number. */
+export function fromFloat16Bits(bits: number): number {
+  return HALF_TO_FLOAT[bits & 0xffff];
 }
 
 export function encodeFloat16(values: Float32Array, out = new Uint16Array(values.length)): Uint16Array {
