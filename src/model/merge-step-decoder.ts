@@ -13,15 +13,21 @@ interface MergeState extends DecoderState {
 }
 
 /**
- * Inference for the merge model, one token per row per call. Weights stay on the tfjs backend; the
- * state crosses as small Float32Arrays so callers never own tensors. The embedding is pre-multiplied
- * by the LSTM input kernel (a V × 4·units table), so a step starts with a row lookup.
+ * Inference for the merge model, one token per row per call. The three products (recurrent, decoder,
+ * output) run on the tfjs backend against weights that stay there; the rest of a step (a few rows ×
+ * 256 values: gates, bias, relu, log-softmax) is plain JS, because at this size each tfjs op costs more
+ * in overhead than in arithmetic. The embedding is pre-multiplied by the LSTM input kernel (a
+ * V × 4·units table), so a step starts with a row lookup. State crosses as small Float32Arrays, so
+ * callers never own tensors.
  */
 export class MergeStepDecoder implements StepDecoder {
   readonly vocabSize: number;
   private readonly units: number;
   private readonly w: Record<string, tf.Tensor>;
-  private readonly inputTable: tf.Tensor2D;
+  /** Embedding · LSTM input kernel + LSTM bias: V × 4·units. */
+  private readonly inputTable: Float32Array;
+  private readonly decoderBias: Float32Array;
+  private readonly outputBias: Float32Array;
 
   constructor(
     private readonly config: MergeConfig,
@@ -31,11 +37,23 @@ export class MergeStepDecoder implements StepDecoder {
     this.vocabSize = config.vocabSize;
     this.units = config.units;
     this.w = {};
-    for (const spec of layout.specs)
-      this.w[spec.name] = tf.tensor(layout.view(flat, spec.name).slice(), spec.shape);
-    this.inputTable = tf.tidy(() =>
-      tf.add(tf.matMul(this.w[P.embedding], this.w[P.lstmKernel]), this.w[P.lstmBias]),
-    ) as tf.Tensor2D;
+    for (const name of [P.imageKernel, P.imageBias, P.lstmRecurrent, P.decoderKernel, P.outputKernel]) {
+      const spec = layout.specs[layout.specs.findIndex((x) => x.name === name)];
+      this.w[name] = tf.tensor(layout.view(flat, name).slice(), spec.shape);
+    }
+    this.inputTable = readAndDispose(
+      tf.tidy(() =>
+        tf.add(
+          tf.matMul(
+            tf.tensor2d(layout.view(flat, P.embedding), [config.vocabSize, config.embedDim]),
+            tf.tensor2d(layout.view(flat, P.lstmKernel), [config.embedDim, 4 * config.units]),
+          ),
+          tf.tensor1d(layout.view(flat, P.lstmBias)),
+        ),
+      ),
+    );
+    this.decoderBias = layout.view(flat, P.decoderBias).slice();
+    this.outputBias = layout.view(flat, P.outputBias).slice();
   }
 
   start(images: Float32Array[]): DecoderState {
@@ -64,24 +82,46 @@ export class MergeStepDecoder implements StepDecoder {
     const s = state as MergeState;
     const { rows } = s;
     const U = this.units;
+    const G = 4 * U;
     if (tokens.length !== rows) throw new Error(`step: ${tokens.length} tokens for ${rows} rows`);
-    const [logProbs, h, c] = tf.tidy(() => {
-      const z = tf.add(
-        tf.gather(this.inputTable, tf.tensor1d(tokens, 'int32')),
-        tf.matMul(tf.tensor2d(s.h, [rows, U]), this.w[P.lstmRecurrent]),
-      );
-      const sig = tf.sigmoid(z);
-      const gate = (k: number) => tf.slice(sig, [0, k * U], [rows, U]);
-      const g = tf.tanh(tf.slice(z, [0, 2 * U], [rows, U]));
-      const cell = tf.add(tf.mul(gate(1), tf.tensor2d(s.c, [rows, U])), tf.mul(gate(0), g));
-      const out = tf.mul(gate(3), tf.tanh(cell));
-      const merged = tf.add(out, tf.tensor2d(s.image, [rows, U]));
-      const hidden = tf.relu(tf.add(tf.matMul(merged, this.w[P.decoderKernel]), this.w[P.decoderBias]));
-      const logits = tf.add(tf.matMul(hidden, this.w[P.outputKernel]), this.w[P.outputBias]);
-      return [tf.logSoftmax(logits), out, cell];
-    });
-    const next: MergeState = { rows, h: readAndDispose(h), c: readAndDispose(c), image: s.image };
-    return { logProbs: readAndDispose(logProbs), state: next };
+    const recurrent = product(s.h, rows, U, this.w[P.lstmRecurrent]);
+    const h = new Float32Array(rows * U);
+    const c = new Float32Array(rows * U);
+    const merged = new Float32Array(rows * U);
+    for (let r = 0; r < rows; r++) {
+      const t = tokens[r];
+      if (t < 0 || t >= this.vocabSize) throw new Error(`step: token ${t} outside the vocabulary`);
+      const x = t * G;
+      const z = r * G;
+      for (let k = 0; k < U; k++) {
+        const i = sigmoid(this.inputTable[x + k] + recurrent[z + k]);
+        const f = sigmoid(this.inputTable[x + U + k] + recurrent[z + U + k]);
+        const g = Math.tanh(this.inputTable[x + 2 * U + k] + recurrent[z + 2 * U + k]);
+        const o = sigmoid(this.inputTable[x + 3 * U + k] + recurrent[z + 3 * U + k]);
+        const j = r * U + k;
+        c[j] = f * s.c[j] + i * g;
+        h[j] = o * Math.tanh(c[j]);
+        merged[j] = h[j] + s.image[j];
+      }
+    }
+    const hidden = product(merged, rows, U, this.w[P.decoderKernel]);
+    const D = this.decoderBias.length;
+    for (let j = 0; j < hidden.length; j++) hidden[j] = Math.max(0, hidden[j] + this.decoderBias[j % D]);
+    const logProbs = product(hidden, rows, D, this.w[P.outputKernel]);
+    const V = this.vocabSize;
+    for (let r = 0; r < rows; r++) {
+      let max = -Infinity;
+      for (let v = 0; v < V; v++) {
+        const l = (logProbs[r * V + v] += this.outputBias[v]);
+        if (l > max) max = l;
+      }
+      let sum = 0;
+      for (let v = 0; v < V; v++) sum += Math.exp(logProbs[r * V + v] - max);
+      const lse = max + Math.log(sum);
+      for (let v = 0; v < V; v++) logProbs[r * V + v] -= lse;
+    }
+    const next: MergeState = { rows, h, c, image: s.image };
+    return { logProbs, state: next };
   }
 
   select(state: DecoderState, rows: Int32Array): DecoderState {
@@ -101,8 +141,19 @@ export class MergeStepDecoder implements StepDecoder {
 
   dispose(): void {
     tf.dispose(Object.values(this.w));
-    this.inputTable.dispose();
   }
+}
+
+function sigmoid(x: number): number {
+  return 1 / (1 + Math.exp(-x));
+}
+
+/** rows × k (JS) times a k × m weight tensor on the backend; the result back in JS. */
+function product(a: Float32Array, rows: number, k: number, w: tf.Tensor): Float32Array {
+  const input = tf.tensor2d(a, [rows, k]);
+  const out = tf.matMul(input, w);
+  input.dispose();
+  return readAndDispose(out);
 }
 
 function readAndDispose(t: tf.Tensor): Float32Array {
