@@ -30,6 +30,8 @@ export interface ModelFolderConfig {
   weights: { file: string; dtype: StoredDtype };
   /** Free-form summary of how it was trained (epochs, losses, seed…). */
   training?: Record<string, unknown>;
+  /** How this model decodes best, chosen on the dev split (used unless a caller says otherwise). */
+  decoding?: { lengthPenalty?: number };
   /**
    * An ensemble: sub-folders (relative paths), each a model folder of its own, whose next-word
    * probabilities are averaged. The other fields then describe the whole (the members must agree on
@@ -193,7 +195,7 @@ async function loadEnsemble(
 export async function saveEnsemble(
   dir: string,
   members: LoadedModel[],
-  extra: Pick<ModelFolderConfig, 'training'> = {},
+  extra: Pick<ModelFolderConfig, 'training' | 'decoding'> = {},
 ): Promise<void> {
   if (members.length < 2) throw new CaptionerError('MODEL_INVALID', 'an ensemble needs at least two models');
   const names: string[] = [];

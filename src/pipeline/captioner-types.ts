@@ -40,6 +40,8 @@ export interface ModelCard {
   architecture: string;
   encoder: { name: string; sha256: string };
   vocabSize: number;
+  /** Beam search length normalisation α the model decodes with by default. */
+  lengthPenalty: number;
   /** Scores the model card reports, e.g. { test: { bleu4: 18.1, ciderD: 47.2 } }. */
   metrics: Record<string, Record<string, number>>;
   /** The model card's text (Markdown), if the model folder has one. */

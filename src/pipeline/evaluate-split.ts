@@ -30,6 +30,8 @@ export interface Evaluation {
   /** Images that could not be read, with why; they get no caption and are not scored. */
   failed: { image: string; reason: string }[];
   scores: CaptionScores;
+  /** The length normalisation used: the caller's, else the model's own. */
+  lengthPenalty: number;
   seconds: number;
 }
 
@@ -48,6 +50,7 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
     enabled: options.progress ?? true,
   });
   const captions: Evaluation['captions'] = [];
+  let lengthPenalty = options.decode?.lengthPenalty;
   const failed: Evaluation['failed'] = [];
   try {
     if (options.workDir) {
@@ -65,6 +68,7 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
           failed.push({ image, reason: 'no stored features' });
           return false;
         });
+        lengthPenalty ??= model.config.decoding?.lengthPenalty ?? 0;
         const texts = captionVectors(
           decoder,
           found.map((i) => store.get(i)!),
@@ -72,6 +76,7 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
           {
             maxLength: model.config.maxCaptionLength,
             ...options.decode,
+            lengthPenalty,
             results: 1,
           },
           (n) => progress.tick(n),
@@ -88,6 +93,7 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
         encoder: options.encoder,
         lengthPenalty: options.decode?.lengthPenalty,
       });
+      lengthPenalty ??= captioner.card.lengthPenalty;
       try {
         for (let i = 0; i < images.length; i += 32) {
           const chunk = images.slice(i, i + 32);
@@ -111,7 +117,13 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
   if (captions.length === 0)
     throw new CaptionerError('EVAL_EMPTY', `no image of the ${options.split} split could be captioned`);
   const scores = scoreCaptions(new Map(captions.map((c) => [c.image, c.caption])), references);
-  return { captions, failed, scores, seconds: (performance.now() - start) / 1000 };
+  return {
+    captions,
+    failed,
+    scores,
+    lengthPenalty: lengthPenalty ?? 0,
+    seconds: (performance.now() - start) / 1000,
+  };
 }
 
 /** Best caption of each vector, decoded in batches (training's dev metric uses this too). */

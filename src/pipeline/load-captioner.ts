@@ -16,7 +16,7 @@ export interface LoadCaptionerOptions {
   encoder?: string;
   /** Threads for the encoder (default: all cores). */
   threads?: number;
-  /** Length normalisation α for beam search (default: what the model folder's config says, else 0). */
+  /** Length normalisation α for beam search (default: the model folder's `decoding`, else 0). */
   lengthPenalty?: number;
 }
 
@@ -48,9 +48,8 @@ export async function loadCaptioner(options: LoadCaptionerOptions = {}): Promise
     );
   }
   const card = await readModelCard(model);
-  const decoding = (model.config.training?.decoding ?? {}) as { lengthPenalty?: number };
   return new PipelineCaptioner(model, encoder, card, {
-    lengthPenalty: options.lengthPenalty ?? decoding.lengthPenalty ?? 0,
+    lengthPenalty: options.lengthPenalty ?? model.config.decoding?.lengthPenalty ?? 0,
     maxLength: model.config.maxCaptionLength,
   });
 }

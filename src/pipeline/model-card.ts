@@ -25,6 +25,7 @@ export async function readModelCard(model: LoadedModel): Promise<ModelCard> {
     architecture: model.config.model.arch,
     encoder: { name: encoder?.name ?? 'unknown', sha256: encoder?.sha256 ?? '' },
     vocabSize: model.vocabulary.size,
+    lengthPenalty: model.config.decoding?.lengthPenalty ?? 0,
     metrics,
     description: await optional(CARD_FILE),
   };

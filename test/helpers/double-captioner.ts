@@ -20,6 +20,7 @@ export class DoubleCaptioner implements Captioner {
     architecture: 'none',
     encoder: { name: 'none', sha256: '0'.repeat(64) },
     vocabSize: 0,
+    lengthPenalty: 0,
     metrics: { test: { bleu4: 0 } },
   };
   calls = 0;

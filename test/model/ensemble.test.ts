@@ -67,9 +67,10 @@ test('an ensemble folder saves, loads, and refuses members that do not fit', asy
   await initTf();
   const members = [await loadModel(await tinyModelDir(1)), await loadModel(await tinyModelDir(2))];
   const dir = await mkdtemp(join(tmpdir(), 'captioner-ensemble-'));
-  await saveEnsemble(dir, members);
+  await saveEnsemble(dir, members, { decoding: { lengthPenalty: 0.7 } });
   const loaded = await loadModel(dir);
   assert.equal(loaded.members?.length, 2);
+  assert.equal(loaded.config.decoding?.lengthPenalty, 0.7);
   assert.deepEqual(loaded.members![1].params, members[1].params);
   const decoder = loaded.decoder();
   assert.ok(decoder instanceof EnsembleStepDecoder);

@@ -6,6 +6,7 @@ import { runCommand } from '../run-command.js';
 interface EnsembleFlags {
   out: string;
   float16?: boolean;
+  lengthPenalty?: number;
 }
 
 export function registerEnsemble(program: Command): void {
@@ -17,6 +18,9 @@ export function registerEnsemble(program: Command): void {
     .argument('<models...>', 'model folders written by `captioner train`')
     .requiredOption('--out <dir>', 'ensemble model folder to write')
     .option('--float16', "store the members' weights as float16 (half the size)")
+    .option('--length-penalty <alpha>', 'the beam search length normalisation to use by default', (v) =>
+      Number(v),
+    )
     .action(
       runCommand(async (dirs: string[], flags: EnsembleFlags) => {
         const members = [];
@@ -27,6 +31,7 @@ export function registerEnsemble(program: Command): void {
         }
         const out = resolve(flags.out);
         await saveEnsemble(out, members, {
+          ...(flags.lengthPenalty !== undefined ? { decoding: { lengthPenalty: flags.lengthPenalty } } : {}),
           training: {
             ensembleOf: dirs.map((d) => resolve(d)),
             members: members.map((m) => m.config.training ?? {}),

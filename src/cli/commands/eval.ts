@@ -16,7 +16,7 @@ interface EvalFlags {
   work?: string;
   split: Split;
   beam: number;
-  lengthPenalty: number;
+  lengthPenalty?: number;
   blockTrigrams?: boolean;
   out?: string;
   record?: boolean;
@@ -36,7 +36,9 @@ export function registerEval(program: Command): void {
       return v as Split;
     })
     .option('--beam <k>', 'beam width (1 = greedy)', positiveInt('--beam'), 3)
-    .option('--length-penalty <alpha>', 'rank by logProb / length^alpha', (v) => Number(v), 0)
+    .option('--length-penalty <alpha>', "rank by logProb / length^alpha (default: the model's own)", (v) =>
+      Number(v),
+    )
     .option('--block-trigrams', 'never repeat a word trigram within a caption')
     .option('--encoder <name|path>', "encoder (default: the model's own)")
     .option('--out <file>', 'write the captions as [{"image", "caption"}] JSON')
@@ -73,13 +75,14 @@ export function registerEval(program: Command): void {
               distinct,
               images,
               beam: flags.beam,
-              lengthPenalty: flags.lengthPenalty,
+              lengthPenalty: result.lengthPenalty,
             },
           });
         }
         const summary = {
           split: flags.split,
           beam: flags.beam,
+          lengthPenalty: result.lengthPenalty,
           ...result.scores,
           failed: result.failed.length,
           seconds: +result.seconds.toFixed(1),
@@ -87,7 +90,10 @@ export function registerEval(program: Command): void {
         process.stdout.write(
           flags.json
             ? JSON.stringify(summary) + '\n'
-            : formatScores(result.scores, `${model} on ${flags.split} (beam ${flags.beam})`) +
+            : formatScores(
+                result.scores,
+                `${model} on ${flags.split} (beam ${flags.beam}, length penalty ${result.lengthPenalty})`,
+              ) +
                 `captioned ${result.captions.length} images in ${result.seconds.toFixed(1)} s; ${result.failed.length} failed\n`,
         );
         return result.failed.length > 0 ? 1 : 0;
