@@ -46,6 +46,36 @@ test('safetensors: float32 bit for bit, float16 to half precision', () => {
   assert.equal(fromFloat16Bits(toFloat16Bits(1 / 3)), 0.333251953125);
 });
 
+test('safetensors Q8: int8 matrices with a scale per row, within half a step of the original', () => {
+  const rng = new Rng(8);
+  const data = Float32Array.from({ length: 3 * 50 }, () => rng.next() * 2 - 1);
+  data.fill(0, 50, 100); // an all-zero row
+  const bias = Float32Array.from([0.1, -0.2, 0.3]);
+  const bytes = Buffer.concat(
+    encodeSafetensors(
+      [
+        { name: 'w', shape: [3, 50], data },
+        { name: 'b', shape: [3], data: bias },
+      ],
+      { dtype: 'Q8' },
+    ),
+  );
+  assert.ok(bytes.length < 3 * 50 + 3 * 4 + 3 * 4 + 400);
+  const file = decodeSafetensors(bytes);
+  assert.deepEqual([...file.tensors.keys()].sort(), ['b', 'w']);
+  assert.deepEqual(file.tensors.get('b')!.data, bias);
+  const w = file.tensors.get('w')!;
+  assert.equal(w.dtype, 'Q8');
+  for (let r = 0; r < 3; r++) {
+    const row = data.subarray(r * 50, (r + 1) * 50);
+    const step = Math.max(...row.map(Math.abs)) / 127;
+    for (let c = 0; c < 50; c++) assert.ok(Math.abs(w.data[r * 50 + c] - row[c]) <= step / 2 + 1e-7);
+  }
+  const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString());
+  assert.equal(header.w.dtype, 'I8');
+  assert.deepEqual(header['w.q8_scale'].shape, [3]);
+});
+
 test('a saved model loads back bit for bit and decodes like the training graph', async () => {
   await initTf();
   const { data, config, layout, params, arch } = tinyModel();

@@ -11,8 +11,9 @@ export function registerAverage(program: Command): void {
     .argument('<models...>', 'model folders of the same run')
     .requiredOption('--out <dir>', 'model folder to write')
     .option('--float16', 'store the weights as float16 (half the size)')
+    .option('--int8', 'store the matrices as int8 with a scale per row (a quarter of the size)')
     .action(
-      runCommand(async (dirs: string[], flags: { out: string; float16?: boolean }) => {
+      runCommand(async (dirs: string[], flags: { out: string; float16?: boolean; int8?: boolean }) => {
         const models = [];
         for (const dir of dirs) models.push(await loadModel(resolve(dir)));
         const [first] = models;
@@ -24,7 +25,7 @@ export function registerAverage(program: Command): void {
           maxCaptionLength: first.config.maxCaptionLength,
           vocabulary: first.vocabulary,
           params: averageWeights(models),
-          dtype: flags.float16 ? 'F16' : 'F32',
+          dtype: flags.int8 ? 'Q8' : flags.float16 ? 'F16' : 'F32',
           training: { ...first.config.training, averageOf: models.map((m) => m.dir) },
         });
         process.stdout.write(`average of ${models.length} checkpoints written to ${out}\n`);

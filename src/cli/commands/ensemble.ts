@@ -6,6 +6,7 @@ import { runCommand } from '../run-command.js';
 interface EnsembleFlags {
   out: string;
   float16?: boolean;
+  int8?: boolean;
   lengthPenalty?: number;
 }
 
@@ -18,6 +19,7 @@ export function registerEnsemble(program: Command): void {
     .argument('<models...>', 'model folders written by `captioner train`')
     .requiredOption('--out <dir>', 'ensemble model folder to write')
     .option('--float16', "store the members' weights as float16 (half the size)")
+    .option('--int8', "store the members' matrices as int8 with a scale per row (a quarter of the size)")
     .option('--length-penalty <alpha>', 'the beam search length normalisation to use by default', (v) =>
       Number(v),
     )
@@ -26,7 +28,8 @@ export function registerEnsemble(program: Command): void {
         const members = [];
         for (const dir of dirs) {
           const m = await loadModel(resolve(dir));
-          if (flags.float16) m.config = { ...m.config, weights: { ...m.config.weights, dtype: 'F16' } };
+          const dtype = flags.int8 ? 'Q8' : flags.float16 ? 'F16' : undefined;
+          if (dtype) m.config = { ...m.config, weights: { ...m.config.weights, dtype } };
           members.push(m);
         }
         const out = resolve(flags.out);
