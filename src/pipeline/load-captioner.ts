@@ -59,6 +59,8 @@ const CHUNK = 16;
 class PipelineCaptioner implements Captioner {
   private readonly decoder;
   private disposed = false;
+  /** Work under way: dispose waits for it rather than pull the encoder from under it. */
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(
     private readonly model: Awaited<ReturnType<typeof loadModel>>,
@@ -80,6 +82,19 @@ class PipelineCaptioner implements Captioner {
     options: CaptionOptions = {},
   ): Promise<(CaptionResult | { error: Error })[]> {
     if (this.disposed) throw new CaptionerError('DISPOSED', 'this captioner has been disposed');
+    const work = this.captionAll(inputs, options);
+    this.inFlight.add(work);
+    try {
+      return await work;
+    } finally {
+      this.inFlight.delete(work);
+    }
+  }
+
+  private async captionAll(
+    inputs: ImageInput[],
+    options: CaptionOptions,
+  ): Promise<(CaptionResult | { error: Error })[]> {
     // Chunks bound the memory of decoded images and of the encoder's batch.
     const results: (CaptionResult | { error: Error })[] = [];
     for (let start = 0; start < inputs.length; start += CHUNK)
@@ -134,6 +149,7 @@ class PipelineCaptioner implements Captioner {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    await Promise.allSettled([...this.inFlight]);
     this.decoder.dispose();
     await this.encoder.dispose();
   }

@@ -73,3 +73,14 @@ test('a model is refused with an encoder it was not trained on', async (t) => {
   });
   await assert.rejects(loadCaptioner({ model: '/nonexistent/model' }), /model folder not found/);
 });
+
+test('dispose waits for captions under way, then refuses new ones', async (t) => {
+  if (!(await sharedEncoderPath())) return t.skip(SKIP_NO_MODEL);
+  const captioner = await loadCaptioner({ model: await makeRandomModel() });
+  const photo = join(flickrImages(), DOG_PHOTOS[0]);
+  const pending = captioner.captionMany([photo, photo, photo]);
+  await captioner.dispose();
+  const results = await pending;
+  assert.ok(results.every((r) => 'caption' in r));
+  await assert.rejects(captioner.caption(photo), /disposed/);
+});
