@@ -33,6 +33,7 @@ export function createProgress(options: ProgressOptions): Progress {
 
   if (!stream.isTTY) {
     let lastPrint = 0;
+    let printed = -1;
     const line = () =>
       `${options.label}: ${done}/${options.total} ${options.unit} (${rate().toFixed(1)} ${options.unit}/s${extra()})\n`;
     return {
@@ -41,11 +42,12 @@ export function createProgress(options: ProgressOptions): Progress {
         if (f) fields = { ...fields, ...f };
         if (Date.now() - lastPrint > 5000) {
           lastPrint = Date.now();
+          printed = done;
           stream.write(line());
         }
       },
       stop() {
-        stream.write(line());
+        if (printed !== done) stream.write(line());
       },
     };
   }
