@@ -29,9 +29,9 @@ export interface CaptionResult {
   timings: CaptionTimings;
 }
 
-import type { ImageInput } from '../vision/encoder.js';
+// Its own tiny file: the web page's type check reads these types too, without the Node-only modules.
+import type { ImageInput } from '../vision/image-input.js';
 
-/** An image as the library accepts it: a file path, or the file's bytes. */
 export type { ImageInput };
 
 /** What a client can learn about the loaded model (GET /api/model). */

@@ -10,7 +10,9 @@ import type { EncoderIdentity } from './encoder-identity.js';
 import { CUSTOM_ENCODER_DEFAULTS, DEFAULT_ENCODER, ENCODERS, findEncoderSpec } from './encoders.js';
 import { exposeFeatureOutputs, type EditedModel } from './onnx-graph.js';
 
-export type ImageInput = string | Buffer | Uint8Array;
+import type { ImageInput } from './image-input.js';
+
+export type { ImageInput };
 
 export interface EncodeOptions {
   /** Also return the spatial maps (C×H×W each). */
