@@ -3,6 +3,9 @@ import { DEFAULT_CLEANING } from '../../src/data/clean.js';
 import type { CaptionItem } from '../../src/train/batches.js';
 import type { TrainData } from '../../src/train/trainer.js';
 import { Rng } from '../../src/util/random.js';
+import type { ModelConfigBase } from '../../src/model/architecture.js';
+import { getArchitecture } from '../../src/model/architectures.js';
+import { ParamLayout } from '../../src/model/params.js';
 
 /** A tiny corpus: `images` images with distinct features, each with its own fixed caption(s). */
 export function tinyData(images = 10, captionsPerImage = 2, featureDim = 8): TrainData {
@@ -36,3 +39,17 @@ export function tinyData(images = 10, captionsPerImage = 2, featureDim = 8): Tra
 }
 
 export const TINY_MODEL = { embedDim: 6, units: 8, decoderUnits: 7 };
+
+/** A merge model of TINY_MODEL sizes over `data`'s vocabulary, with weights initialised from `seed`. */
+export function tinyMergeModel(data: TrainData, seed: number, overrides: Record<string, unknown> = {}) {
+  const arch = getArchitecture('merge');
+  const config = arch.validate({
+    ...arch.defaults(data.vocabulary.size, data.featureDim),
+    ...TINY_MODEL,
+    ...overrides,
+  } as ModelConfigBase);
+  const layout = new ParamLayout(arch.params(config));
+  const params = new Float32Array(layout.total);
+  arch.init(config, layout, params, new Rng(seed));
+  return { arch, config, layout, params };
+}

@@ -3,26 +3,15 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { ModelConfigBase } from '../../src/model/architecture.js';
-import { getArchitecture } from '../../src/model/architectures.js';
 import { EnsembleStepDecoder } from '../../src/model/ensemble.js';
 import { loadModel, saveEnsemble, saveModel } from '../../src/model/model-folder.js';
-import { ParamLayout } from '../../src/model/params.js';
 import { initTf } from '../../src/model/tf-backend.js';
-import { Rng } from '../../src/util/random.js';
 import { Vocabulary } from '../../src/data/vocabulary.js';
-import { TINY_MODEL, tinyData } from '../helpers/tiny-model.js';
+import { tinyData, tinyMergeModel } from '../helpers/tiny-model.js';
 
 async function tinyModelDir(seed: number, vocabulary = tinyData(4, 1, 5).vocabulary): Promise<string> {
-  const data = tinyData(4, 1, 5);
-  const arch = getArchitecture('merge');
-  const config = arch.validate({
-    ...arch.defaults(vocabulary.size, data.featureDim),
-    ...TINY_MODEL,
-  } as ModelConfigBase);
-  const layout = new ParamLayout(arch.params(config));
-  const params = new Float32Array(layout.total);
-  arch.init(config, layout, params, new Rng(seed));
+  const data = { ...tinyData(4, 1, 5), vocabulary };
+  const { config, params } = tinyMergeModel(data, seed);
   const dir = await mkdtemp(join(tmpdir(), 'captioner-member-'));
   await saveModel(dir, {
     model: config,

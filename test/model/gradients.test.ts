@@ -7,7 +7,7 @@ import { initTf, tf } from '../../src/model/tf-backend.js';
 import { makeBatch } from '../../src/train/batches.js';
 import { computeGradients, computeLoss } from '../../src/train/gradients.js';
 import { Rng } from '../../src/util/random.js';
-import { TINY_MODEL, tinyData } from '../helpers/tiny-model.js';
+import { TINY_MODEL, tinyData, tinyMergeModel } from '../helpers/tiny-model.js';
 
 test('LSTM, embedding and loss gradients match finite differences', async () => {
   await initTf();
@@ -58,14 +58,7 @@ test('LSTM, embedding and loss gradients match finite differences', async () => 
 test('the cpu fallback backend computes the gradients wasm computes', async () => {
   await initTf();
   const data = tinyData(6, 2, 5);
-  const arch = getArchitecture('merge');
-  const config = arch.validate({
-    ...arch.defaults(data.vocabulary.size, data.featureDim),
-    ...TINY_MODEL,
-  } as ModelConfigBase);
-  const layout = new ParamLayout(arch.params(config));
-  const params = new Float32Array(layout.total);
-  arch.init(config, layout, params, new Rng(4));
+  const { arch, config, layout, params } = tinyMergeModel(data, 4);
   const batch = makeBatch(
     data.train,
     data.trainFeatures,

@@ -3,29 +3,18 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { ModelConfigBase } from '../../src/model/architecture.js';
-import { getArchitecture } from '../../src/model/architectures.js';
 import { loadModel, saveModel } from '../../src/model/model-folder.js';
-import { ParamLayout } from '../../src/model/params.js';
 import { decodeSafetensors, encodeSafetensors } from '../../src/model/safetensors.js';
 import { fromFloat16Bits, toFloat16Bits } from '../../src/util/float16.js';
 import { initTf } from '../../src/model/tf-backend.js';
 import { makeBatch } from '../../src/train/batches.js';
 import { computeLoss } from '../../src/train/gradients.js';
 import { Rng } from '../../src/util/random.js';
-import { TINY_MODEL, tinyData } from '../helpers/tiny-model.js';
+import { tinyData, tinyMergeModel } from '../helpers/tiny-model.js';
 
 function tinyModel() {
   const data = tinyData(4, 1, 5);
-  const arch = getArchitecture('merge');
-  const config = arch.validate({
-    ...arch.defaults(data.vocabulary.size, data.featureDim),
-    ...TINY_MODEL,
-  } as ModelConfigBase);
-  const layout = new ParamLayout(arch.params(config));
-  const params = new Float32Array(layout.total);
-  arch.init(config, layout, params, new Rng(5));
-  return { data, arch, config, layout, params };
+  return { data, ...(tinyMergeModel(data, 5)) };
 }
 
 test('safetensors: float32 bit for bit, float16 to half precision', () => {
