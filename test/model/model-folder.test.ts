@@ -14,7 +14,7 @@ import { tinyData, tinyMergeModel } from '../helpers/tiny-model.js';
 
 function tinyModel() {
   const data = tinyData(4, 1, 5);
-  return { data, ...(tinyMergeModel(data, 5)) };
+  return { data, ...tinyMergeModel(data, 5) };
 }
 
 test('safetensors: float32 bit for bit, float16 to half precision', () => {
