@@ -1,5 +1,5 @@
 import { CaptionerError } from '../util/errors.js';
-import type { LoadedModel } from './model-folder.js';
+import { incompatibility, type LoadedModel } from './model-folder.js';
 
 /**
  * The mean of several checkpoints' weights (e.g. the last epochs of one run): a model that sits in the
@@ -18,8 +18,8 @@ export function averageWeights(models: LoadedModel[]): Float32Array {
         'MODEL_INVALID',
         `${m.dir} has another architecture or size than ${first.dir}`,
       );
-    if (m.vocabulary.tokens.join('\n') !== first.vocabulary.tokens.join('\n'))
-      throw new CaptionerError('MODEL_INVALID', `${m.dir} has another vocabulary than ${first.dir}`);
+    const why = incompatibility(m, first);
+    if (why) throw new CaptionerError('MODEL_INVALID', `${m.dir} has ${why} than ${first.dir}`);
   }
   const sum = new Float64Array(first.params.length);
   for (const m of models) for (let i = 0; i < sum.length; i++) sum[i] += m.params[i];

@@ -163,6 +163,30 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   };
 }
 
+/**
+ * Why two models cannot be combined (ensembled or averaged), or undefined when they can: they must
+ * speak the same vocabulary and read the same encoder's features.
+ */
+export function incompatibility(a: LoadedModel, b: LoadedModel): string | undefined {
+  if (a.vocabulary.tokens.join('\n') !== b.vocabulary.tokens.join('\n')) return 'another vocabulary';
+  if (a.config.encoder?.sha256 !== b.config.encoder?.sha256) return 'another encoder';
+  return undefined;
+}
+
+/** What `saveModel` needs to write a loaded (single) model again, e.g. under another dtype. */
+export function saveInputOf(m: LoadedModel): SaveModelInput {
+  return {
+    model: m.config.model,
+    encoder: m.config.encoder,
+    cleaning: m.config.cleaning,
+    maxCaptionLength: m.config.maxCaptionLength,
+    vocabulary: m.vocabulary,
+    params: m.params,
+    dtype: m.config.weights.dtype,
+    training: m.config.training,
+  };
+}
+
 async function loadEnsemble(
   dir: string,
   config: ModelFolderConfig,
@@ -177,10 +201,8 @@ async function loadEnsemble(
   }
   const [first] = members;
   for (const [i, m] of members.entries()) {
-    if (m.vocabulary.tokens.join('\n') !== first.vocabulary.tokens.join('\n'))
-      fail(`member ${config.members![i]} has another vocabulary than ${config.members![0]}`);
-    if (m.config.encoder?.sha256 !== first.config.encoder?.sha256)
-      fail(`member ${config.members![i]} was trained on another encoder than ${config.members![0]}`);
+    const why = incompatibility(m, first);
+    if (why) fail(`member ${config.members![i]} has ${why} than ${config.members![0]}`);
   }
   return {
     ...first,
@@ -201,24 +223,10 @@ export async function saveEnsemble(
   const names: string[] = [];
   for (const [i, m] of members.entries()) {
     if (m.members) throw new CaptionerError('MODEL_INVALID', `${m.dir} is already an ensemble`);
-    if (m.vocabulary.tokens.join('\n') !== members[0].vocabulary.tokens.join('\n'))
-      throw new CaptionerError('MODEL_INVALID', `${m.dir} has another vocabulary than ${members[0].dir}`);
-    if (m.config.encoder?.sha256 !== members[0].config.encoder?.sha256)
-      throw new CaptionerError(
-        'MODEL_INVALID',
-        `${m.dir} was trained on another encoder than ${members[0].dir}`,
-      );
+    const why = incompatibility(m, members[0]);
+    if (why) throw new CaptionerError('MODEL_INVALID', `${m.dir} has ${why} than ${members[0].dir}`);
     const name = `members/${i + 1}`;
-    await saveModel(join(dir, name), {
-      model: m.config.model,
-      encoder: m.config.encoder,
-      cleaning: m.config.cleaning,
-      maxCaptionLength: m.config.maxCaptionLength,
-      vocabulary: m.vocabulary,
-      params: m.params,
-      dtype: m.config.weights.dtype,
-      training: m.config.training,
-    });
+    await saveModel(join(dir, name), saveInputOf(m));
     names.push(name);
   }
   const first = members[0].config;

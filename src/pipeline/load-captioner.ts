@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beamSearch } from '../decode/beam-search.js';
-import { loadModel } from '../model/model-folder.js';
+import { loadModel, type LoadedModel } from '../model/model-folder.js';
 import { CaptionerError } from '../util/errors.js';
 import { loadEncoder, type ImageEncoder } from '../vision/encoder.js';
 import type { DecodedImage } from '../vision/decode-image.js';
@@ -63,7 +63,7 @@ class PipelineCaptioner implements Captioner {
   private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(
-    private readonly model: Awaited<ReturnType<typeof loadModel>>,
+    private readonly model: LoadedModel,
     private readonly encoder: ImageEncoder,
     readonly card: ModelCard,
     private readonly defaults: { lengthPenalty: number; maxLength: number },

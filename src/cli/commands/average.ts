@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { averageWeights } from '../../model/average.js';
-import { loadModel, saveModel } from '../../model/model-folder.js';
+import { loadModel, saveInputOf, saveModel } from '../../model/model-folder.js';
 import { runCommand } from '../run-command.js';
 
 export function registerAverage(program: Command): void {
@@ -19,11 +19,7 @@ export function registerAverage(program: Command): void {
         const [first] = models;
         const out = resolve(flags.out);
         await saveModel(out, {
-          model: first.config.model,
-          encoder: first.config.encoder,
-          cleaning: first.config.cleaning,
-          maxCaptionLength: first.config.maxCaptionLength,
-          vocabulary: first.vocabulary,
+          ...saveInputOf(first),
           params: averageWeights(models),
           dtype: flags.int8 ? 'Q8' : flags.float16 ? 'F16' : 'F32',
           training: { ...first.config.training, averageOf: models.map((m) => m.dir) },
