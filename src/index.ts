@@ -37,6 +37,13 @@ export type { CaptionScores, Metric } from './eval/score.js';
 export { cocoTokenize } from './eval/ptb-tokenizer.js';
 export { loadReferences, readCaptionsJson } from './eval/references.js';
 
+// Models: a model folder (or ensemble) and its step decoder, on onnxruntime by default.
+export { loadModel } from './model/model-folder.js';
+export type { LoadedModel, ModelFolderConfig } from './model/model-folder.js';
+export { openDecoder } from './model/open-decoder.js';
+export type { DecoderRuntime, OpenDecoderOptions } from './model/open-decoder.js';
+export type { StepDecoder, DecoderState, StepResult } from './model/step-decoder.js';
+
 // Caption generation: greedy and beam search over any StepDecoder.
 export { beamSearch } from './decode/beam-search.js';
 export { greedySearch } from './decode/greedy.js';

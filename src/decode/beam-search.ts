@@ -31,12 +31,12 @@ interface Candidate {
  * captions that no live hypothesis can still beat (a bound exact for any α ≥ 0), or at maxLength.
  * Returns, per image, the best `results` captions by normalised score, best first.
  */
-export function beamSearch(
+export async function beamSearch(
   decoder: StepDecoder,
   images: Float32Array[],
   vocabulary: Pick<Vocabulary, 'decode'>,
   options: DecodeOptions = {},
-): DecodedCaption[][] {
+): Promise<DecodedCaption[][]> {
   const o = resolveDecodeOptions(options);
   if (images.length === 0) return [];
   if (o.beam === 1) return greedySearch(decoder, images, vocabulary, o);
@@ -45,11 +45,11 @@ export function beamSearch(
   const rules = new NextTokenRules(o.maxLength, o.blockRepeatedTrigrams);
   const finished: { words: number[]; logProb: number; score: number }[][] = images.map(() => []);
   let live: Live[][] = images.map((_, b) => [{ words: [], logProb: 0, row: b }]);
-  let state = decoder.start(images);
+  let state = await decoder.start(images);
   let tokens = new Int32Array(images.length).fill(START);
 
   for (;;) {
-    const { logProbs, state: stepped } = decoder.step(state, tokens);
+    const { logProbs, state: stepped } = await decoder.step(state, tokens);
     const parents: number[] = [];
     const nextTokens: number[] = [];
     const nextLive: Live[][] = [];

@@ -14,23 +14,23 @@ import {
  * the lower id wins other ties). One `step` per time step for all unfinished images; finished images
  * leave the batch, so late steps get cheaper. One caption per image.
  */
-export function greedySearch(
+export async function greedySearch(
   decoder: StepDecoder,
   images: Float32Array[],
   vocabulary: Pick<Vocabulary, 'decode'>,
   options: DecodeOptions | ResolvedDecodeOptions = {},
-): DecodedCaption[][] {
+): Promise<DecodedCaption[][]> {
   const o = resolveDecodeOptions(options);
   const V = decoder.vocabSize;
   const rules = new NextTokenRules(o.maxLength, o.blockRepeatedTrigrams);
   const results: DecodedCaption[][] = images.map(() => []);
   // The images still running, in state-row order.
   let running = images.map((_, b) => ({ image: b, words: [] as number[], logProb: 0 }));
-  let state = decoder.start(images);
+  let state = await decoder.start(images);
   let tokens = new Int32Array(images.length).fill(START);
 
   while (running.length > 0) {
-    const { logProbs, state: stepped } = decoder.step(state, tokens);
+    const { logProbs, state: stepped } = await decoder.step(state, tokens);
     const keep: number[] = [];
     running.forEach((r, row) => {
       const base = row * V;

@@ -1,6 +1,7 @@
 import type { tf } from './tf-backend.js';
 import type { ParamLayout, ParamSpec } from './params.js';
 import type { StepDecoder } from './step-decoder.js';
+import type { StepGraphPart } from './step-graph.js';
 import type { Rng } from '../util/random.js';
 
 /** Fields every architecture's configuration has; the rest is the architecture's own. */
@@ -50,6 +51,11 @@ export interface Architecture<C extends ModelConfigBase = ModelConfigBase> {
   init(config: C, layout: ParamLayout, flat: Float32Array, rng: Rng): void;
   /** Summed cross-entropy over the batch's target tokens, differentiable in `params`. */
   lossSum(config: C, params: Record<string, tf.Tensor>, batch: TrainBatch, training: boolean): tf.Scalar;
-  /** Step-wise inference over a copy of the weights. */
+  /** Step-wise inference over a copy of the weights, on the tfjs backend. */
   stepDecoder(config: C, layout: ParamLayout, flat: Float32Array): StepDecoder;
+  /**
+   * The same inference as ONNX graphs, names under `prefix`, for onnxruntime (native kernels, several
+   * times faster than tfjs's wasm ones). Optional: without it the tfjs decoder serves.
+   */
+  stepGraph?(config: C, layout: ParamLayout, flat: Float32Array, prefix: string): StepGraphPart;
 }

@@ -1,4 +1,4 @@
-import type { DecoderState, StepDecoder } from './step-decoder.js';
+import type { DecoderState, StepDecoder, StepResult } from './step-decoder.js';
 
 interface EnsembleState extends DecoderState {
   readonly members: DecoderState[];
@@ -20,13 +20,13 @@ export class EnsembleStepDecoder implements StepDecoder {
       throw new Error('ensemble members have different vocabularies');
   }
 
-  start(images: Float32Array[]): EnsembleState {
-    return { rows: images.length, members: this.members.map((m) => m.start(images)) };
+  async start(images: Float32Array[]): Promise<EnsembleState> {
+    return { rows: images.length, members: await Promise.all(this.members.map((m) => m.start(images))) };
   }
 
-  step(state: DecoderState, tokens: Int32Array): { logProbs: Float32Array; state: EnsembleState } {
+  async step(state: DecoderState, tokens: Int32Array): Promise<StepResult> {
     const s = state as EnsembleState;
-    const outs = this.members.map((m, k) => m.step(s.members[k], tokens));
+    const outs = await Promise.all(this.members.map((m, k) => m.step(s.members[k], tokens)));
     const k = outs.length;
     const logProbs = new Float32Array(outs[0].logProbs.length);
     const logK = Math.log(k);
@@ -41,7 +41,8 @@ export class EnsembleStepDecoder implements StepDecoder {
       for (let m = 0; m < k; m++) sum += Math.exp(outs[m].logProbs[i] - max);
       logProbs[i] = max + Math.log(sum) - logK;
     }
-    return { logProbs, state: { rows: s.rows, members: outs.map((o) => o.state) } };
+    const next: EnsembleState = { rows: s.rows, members: outs.map((o) => o.state) };
+    return { logProbs, state: next };
   }
 
   select(state: DecoderState, rows: Int32Array): EnsembleState {

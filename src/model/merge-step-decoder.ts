@@ -1,7 +1,7 @@
 import type { MergeConfig } from './merge.js';
 import { MERGE_PARAMS as P } from './merge.js';
 import type { ParamLayout } from './params.js';
-import type { DecoderState, StepDecoder } from './step-decoder.js';
+import type { DecoderState, StepDecoder, StepResult } from './step-decoder.js';
 import { tf } from './tf-backend.js';
 
 interface MergeState extends DecoderState {
@@ -16,8 +16,8 @@ interface MergeState extends DecoderState {
  * Inference for the merge model, one token per row per call. The three products (recurrent, decoder,
  * output) run on the tfjs backend against weights that stay there; the rest of a step (a few rows ×
  * 256 values: gates, bias, relu, log-softmax) is plain JS, because at this size each tfjs op costs more
- * in overhead than in arithmetic. The embedding is pre-multiplied by the LSTM input kernel (a
- * V × 4·units table), so a step starts with a row lookup. State crosses as small Float32Arrays, so
+ * in overhead than in arithmetic. The embedding is pre-multiplied by the LSTM input kernel
+ * (mergeInputTable), so a step starts with a row lookup. State crosses as small Float32Arrays, so
  * callers never own tensors.
  */
 export class MergeStepDecoder implements StepDecoder {
@@ -41,22 +41,12 @@ export class MergeStepDecoder implements StepDecoder {
       const spec = layout.specs[layout.specs.findIndex((x) => x.name === name)];
       this.w[name] = tf.tensor(layout.view(flat, name).slice(), spec.shape);
     }
-    this.inputTable = readAndDispose(
-      tf.tidy(() =>
-        tf.add(
-          tf.matMul(
-            tf.tensor2d(layout.view(flat, P.embedding), [config.vocabSize, config.embedDim]),
-            tf.tensor2d(layout.view(flat, P.lstmKernel), [config.embedDim, 4 * config.units]),
-          ),
-          tf.tensor1d(layout.view(flat, P.lstmBias)),
-        ),
-      ),
-    );
+    this.inputTable = mergeInputTable(config, layout, flat);
     this.decoderBias = layout.view(flat, P.decoderBias).slice();
     this.outputBias = layout.view(flat, P.outputBias).slice();
   }
 
-  start(images: Float32Array[]): DecoderState {
+  async start(images: Float32Array[]): Promise<DecoderState> {
     const rows = images.length;
     const dim = this.config.featureDim;
     const features = new Float32Array(rows * dim);
@@ -78,7 +68,7 @@ export class MergeStepDecoder implements StepDecoder {
     return state;
   }
 
-  step(state: DecoderState, tokens: Int32Array): { logProbs: Float32Array; state: DecoderState } {
+  async step(state: DecoderState, tokens: Int32Array): Promise<StepResult> {
     const s = state as MergeState;
     const { rows } = s;
     const U = this.units;
@@ -154,6 +144,24 @@ function product(a: Float32Array, rows: number, k: number, w: tf.Tensor): Float3
   const out = tf.matMul(input, w);
   input.dispose();
   return readAndDispose(out);
+}
+
+/**
+ * Embedding · LSTM input kernel + LSTM bias (V × 4·units): a step's input contribution is then one row
+ * lookup instead of a product.
+ */
+export function mergeInputTable(config: MergeConfig, layout: ParamLayout, flat: Float32Array): Float32Array {
+  return readAndDispose(
+    tf.tidy(() =>
+      tf.add(
+        tf.matMul(
+          tf.tensor2d(layout.view(flat, P.embedding), [config.vocabSize, config.embedDim]),
+          tf.tensor2d(layout.view(flat, P.lstmKernel), [config.embedDim, 4 * config.units]),
+        ),
+        tf.tensor1d(layout.view(flat, P.lstmBias)),
+      ),
+    ),
+  );
 }
 
 function readAndDispose(t: tf.Tensor): Float32Array {

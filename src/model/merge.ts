@@ -3,6 +3,7 @@ import { Rng } from '../util/random.js';
 import type { Architecture, ModelConfigBase, TrainBatch } from './architecture.js';
 import { glorotUniform, orthogonalRows, uniform } from './init.js';
 import { MergeStepDecoder } from './merge-step-decoder.js';
+import { mergeStepGraph } from './merge-step-graph.js';
 import { lstmSequence } from './lstm.js';
 import { dense, gatherRows, softmaxCrossEntropySum } from './ops.js';
 import type { ParamSpec } from './params.js';
@@ -147,6 +148,10 @@ export const mergeArchitecture: Architecture<MergeConfig> = {
 
   stepDecoder(c, layout, flat) {
     return new MergeStepDecoder(c, layout, flat);
+  },
+
+  stepGraph(c, layout, flat, prefix) {
+    return mergeStepGraph(c, layout, flat, prefix);
   },
 };
 

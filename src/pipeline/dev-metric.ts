@@ -24,7 +24,7 @@ export function captionDevMetric(
     name: `${metric} (beam ${options.beam ?? 1})`,
     higherIsBetter: true,
     async evaluate(decoder: StepDecoder) {
-      const texts = captionVectors(decoder, vectors, vocabulary, {
+      const texts = await captionVectors(decoder, vectors, vocabulary, {
         beam: options.beam ?? 1,
         maxLength: options.maxLength ?? 30,
       });

@@ -8,6 +8,7 @@ import { scoreCaptions, type CaptionScores } from '../eval/score.js';
 import type { StepDecoder } from '../model/step-decoder.js';
 import type { Vocabulary } from '../data/vocabulary.js';
 import { loadModel } from '../model/model-folder.js';
+import { openDecoder, type DecoderRuntime } from '../model/open-decoder.js';
 import { CaptionerError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
 import { readPooledFeatures } from '../vision/feature-store.js';
@@ -22,6 +23,7 @@ export interface EvaluateOptions {
   workDir?: string;
   encoder?: string;
   decode?: DecodeOptions;
+  decoderRuntime?: DecoderRuntime;
   progress?: boolean;
 }
 
@@ -61,7 +63,7 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
           'ENCODER_MISMATCH',
           `the features in ${options.workDir} come from another encoder than the model's (${model.config.encoder.name})`,
         );
-      const decoder = model.decoder();
+      const decoder = await openDecoder(model, { runtime: options.decoderRuntime });
       try {
         const found = images.filter((image) => {
           if (store.get(image)) return true;
@@ -69,7 +71,7 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
           return false;
         });
         lengthPenalty ??= model.config.decoding?.lengthPenalty ?? 0;
-        const texts = captionVectors(
+        const texts = await captionVectors(
           decoder,
           found.map((i) => store.get(i)!),
           model.vocabulary,
@@ -92,6 +94,7 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
         model: options.model,
         encoder: options.encoder,
         lengthPenalty: options.decode?.lengthPenalty,
+        decoderRuntime: options.decoderRuntime,
       });
       lengthPenalty ??= captioner.card.lengthPenalty;
       try {
@@ -127,17 +130,17 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
 }
 
 /** Best caption of each vector, decoded in batches (training's dev metric uses this too). */
-export function captionVectors(
+export async function captionVectors(
   decoder: StepDecoder,
   vectors: Float32Array[],
   vocabulary: Pick<Vocabulary, 'decode'>,
   options: DecodeOptions,
   onProgress?: (done: number) => void,
-): string[] {
+): Promise<string[]> {
   const texts: string[] = [];
   for (let i = 0; i < vectors.length; i += 100) {
     const chunk = vectors.slice(i, i + 100);
-    for (const best of beamSearch(decoder, chunk, vocabulary, { ...options, results: 1 }))
+    for (const best of await beamSearch(decoder, chunk, vocabulary, { ...options, results: 1 }))
       texts.push(best[0]?.text ?? '');
     onProgress?.(chunk.length);
   }

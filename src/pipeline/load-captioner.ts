@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beamSearch } from '../decode/beam-search.js';
 import { loadModel, type LoadedModel } from '../model/model-folder.js';
+import { openDecoder, type DecoderRuntime } from '../model/open-decoder.js';
+import type { StepDecoder } from '../model/step-decoder.js';
 import { CaptionerError } from '../util/errors.js';
 import { loadEncoder, type ImageEncoder } from '../vision/encoder.js';
 import type { DecodedImage } from '../vision/decode-image.js';
@@ -18,6 +20,8 @@ export interface LoadCaptionerOptions {
   threads?: number;
   /** Length normalisation α for beam search (default: the model folder's `decoding`, else 0). */
   lengthPenalty?: number;
+  /** Where the decoder runs (default onnx: onnxruntime's native kernels). */
+  decoderRuntime?: DecoderRuntime;
 }
 
 /** The bundled model, found beside src/ or dist/ (both are one level below the package root). */
@@ -48,7 +52,14 @@ export async function loadCaptioner(options: LoadCaptionerOptions = {}): Promise
     );
   }
   const card = await readModelCard(model);
-  return new PipelineCaptioner(model, encoder, card, {
+  let decoder: StepDecoder;
+  try {
+    decoder = await openDecoder(model, { runtime: options.decoderRuntime });
+  } catch (error) {
+    await encoder.dispose();
+    throw error;
+  }
+  return new PipelineCaptioner(model, decoder, encoder, card, {
     lengthPenalty: options.lengthPenalty ?? model.config.decoding?.lengthPenalty ?? 0,
     maxLength: model.config.maxCaptionLength,
   });
@@ -57,19 +68,17 @@ export async function loadCaptioner(options: LoadCaptionerOptions = {}): Promise
 const CHUNK = 16;
 
 class PipelineCaptioner implements Captioner {
-  private readonly decoder;
   private disposed = false;
   /** Work under way: dispose waits for it rather than pull the encoder from under it. */
   private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(
     private readonly model: LoadedModel,
+    private readonly decoder: StepDecoder,
     private readonly encoder: ImageEncoder,
     readonly card: ModelCard,
     private readonly defaults: { lengthPenalty: number; maxLength: number },
-  ) {
-    this.decoder = model.decoder();
-  }
+  ) {}
 
   async caption(input: ImageInput, options: CaptionOptions = {}): Promise<CaptionResult> {
     const [result] = await this.captionMany([input], options);
@@ -124,7 +133,7 @@ class PipelineCaptioner implements Captioner {
     const dim = this.encoder.identity.pooledDim;
     const features = ok.map((_, i) => out.pooled.slice(i * dim, (i + 1) * dim));
     const t2 = performance.now();
-    const captions = beamSearch(this.decoder, features, this.model.vocabulary, {
+    const captions = await beamSearch(this.decoder, features, this.model.vocabulary, {
       beam,
       results: wanted,
       maxLength: options.maxLength ?? this.defaults.maxLength,

@@ -1,3 +1,4 @@
+import { openWeightsDecoder } from '../model/open-decoder.js';
 import { join } from 'node:path';
 import type { CleaningOptions } from '../data/clean.js';
 import type { Vocabulary } from '../data/vocabulary.js';
@@ -194,7 +195,7 @@ export async function trainModel(data: TrainData, options: TrainOptions): Promis
         time: new Date().toISOString(),
       };
       if (options.devMetric) {
-        const decoder = arch.stepDecoder(config, layout, params);
+        const decoder = await openWeightsDecoder({ architecture: arch, config, layout, params });
         try {
           record.devMetric = {
             name: options.devMetric.name,

@@ -20,13 +20,13 @@ const FORK: Table = {
   cat: { '<end>': 1 },
 };
 
-test('greedy and beam search differ where hand-checked', () => {
-  const greedy = beamSearch(new ToyDecoder([FORK]), images(0), toyVocabulary, { beam: 1 });
+test('greedy and beam search differ where hand-checked', async () => {
+  const greedy = await beamSearch(new ToyDecoder([FORK]), images(0), toyVocabulary, { beam: 1 });
   assert.equal(greedy[0].length, 1);
   assert.equal(greedy[0][0].text, 'a dog');
   close(greedy[0][0].logProb, Math.log(0.14));
 
-  const beam = beamSearch(new ToyDecoder([FORK]), images(0), toyVocabulary, { beam: 2 });
+  const beam = await beamSearch(new ToyDecoder([FORK]), images(0), toyVocabulary, { beam: 2 });
   assert.deepEqual(
     beam[0].map((c) => c.text),
     ['the dog', 'a dog'],
@@ -36,13 +36,16 @@ test('greedy and beam search differ where hand-checked', () => {
   assert.deepEqual(beam[0][0].tokens, toyVocabulary.encode(['the', 'dog']));
 });
 
-test('never emits <unk>, <pad> or <start>, even when they are the most likely', () => {
+test('never emits <unk>, <pad> or <start>, even when they are the most likely', async () => {
   const table: Table = {
     '<start>': { '<unk>': 0.5, '<pad>': 0.2, '<start>': 0.1, dog: 0.2 },
     dog: { '<unk>': 0.6, '<start>': 0.2, '<end>': 0.2 },
   };
   for (const beam of [1, 3]) {
-    const [captions] = beamSearch(new ToyDecoder([table]), images(0), toyVocabulary, { beam, maxLength: 5 });
+    const [captions] = await beamSearch(new ToyDecoder([table]), images(0), toyVocabulary, {
+      beam,
+      maxLength: 5,
+    });
     for (const c of captions)
       for (const t of c.tokens) assert.ok(![PAD, START, UNK, END].includes(t), `emitted ${t}`);
     assert.equal(captions[0].text, 'dog');
@@ -59,11 +62,11 @@ const SHORT_OR_LONG: Table = {
   dog: { '<end>': 1 },
 };
 
-test('length normalisation α changes which caption wins', () => {
-  const plain = beamSearch(new ToyDecoder([SHORT_OR_LONG]), images(0), toyVocabulary, { beam: 2 });
+test('length normalisation α changes which caption wins', async () => {
+  const plain = await beamSearch(new ToyDecoder([SHORT_OR_LONG]), images(0), toyVocabulary, { beam: 2 });
   assert.equal(plain[0][0].text, 'a');
   close(plain[0][0].score, Math.log(0.42));
-  const normalised = beamSearch(new ToyDecoder([SHORT_OR_LONG]), images(0), toyVocabulary, {
+  const normalised = await beamSearch(new ToyDecoder([SHORT_OR_LONG]), images(0), toyVocabulary, {
     beam: 2,
     lengthPenalty: 1,
   });
@@ -79,15 +82,15 @@ const LOOP: Table = {
   dog: { a: 0.6, '<end>': 0.4 },
 };
 
-test('stops at maxLength; trigram blocking stops a loop', () => {
+test('stops at maxLength; trigram blocking stops a loop', async () => {
   for (const beam of [1, 2]) {
-    const loop = beamSearch(new ToyDecoder([LOOP]), images(0), toyVocabulary, { beam, maxLength: 6 });
+    const loop = await beamSearch(new ToyDecoder([LOOP]), images(0), toyVocabulary, { beam, maxLength: 6 });
     // Beam 2 finds shorter ones with a better sum: "a dog" = 0.4 beats everything longer.
     assert.equal(loop[0][0].text, beam === 1 ? 'a dog a dog a dog' : 'a dog');
   }
   // Greedy with blocking: "a dog a dog" holds the trigrams "a dog a" and "dog a dog"; another "a" would
   // repeat "a dog a", so it is blocked and the end marker (0.4) follows: P = 1·1·0.6·1·0.4 = 0.24.
-  const blocked = greedySearch(new ToyDecoder([LOOP]), images(0), toyVocabulary, {
+  const blocked = await greedySearch(new ToyDecoder([LOOP]), images(0), toyVocabulary, {
     maxLength: 10,
     blockRepeatedTrigrams: true,
   });
@@ -95,7 +98,7 @@ test('stops at maxLength; trigram blocking stops a loop', () => {
   close(blocked[0][0].logProb, Math.log(0.6 * 0.4));
 });
 
-test('batched over images equals one image at a time, with one step call per time step', () => {
+test('batched over images equals one image at a time, with one step call per time step', async () => {
   const tables = [FORK, SHORT_OR_LONG, LOOP];
   for (const options of [
     { beam: 1 },
@@ -103,23 +106,29 @@ test('batched over images equals one image at a time, with one step call per tim
     { beam: 3, lengthPenalty: 0.7, blockRepeatedTrigrams: true },
   ]) {
     const batchDecoder = new ToyDecoder(tables);
-    const batch = beamSearch(batchDecoder, images(0, 1, 2, 1), toyVocabulary, { ...options, maxLength: 8 });
+    const batch = await beamSearch(batchDecoder, images(0, 1, 2, 1), toyVocabulary, {
+      ...options,
+      maxLength: 8,
+    });
     const singleSteps: number[] = [];
-    [0, 1, 2, 1].forEach((t, i) => {
+    for (const [i, t] of [0, 1, 2, 1].entries()) {
       const decoder = new ToyDecoder(tables);
-      const [alone] = beamSearch(decoder, images(t), toyVocabulary, { ...options, maxLength: 8 });
+      const [alone] = await beamSearch(decoder, images(t), toyVocabulary, { ...options, maxLength: 8 });
       assert.deepEqual(batch[i], alone, `image ${i}, ${JSON.stringify(options)}`);
       singleSteps.push(decoder.stepRows.length);
-    });
+    }
     // The batch runs as many steps as its longest image, each over every live row.
     assert.equal(batchDecoder.stepRows.length, Math.max(...singleSteps));
   }
 });
 
-test('returns the requested number of captions, best first', () => {
-  const [captions] = beamSearch(new ToyDecoder([FORK]), images(0), toyVocabulary, { beam: 3, results: 2 });
+test('returns the requested number of captions, best first', async () => {
+  const [captions] = await beamSearch(new ToyDecoder([FORK]), images(0), toyVocabulary, {
+    beam: 3,
+    results: 2,
+  });
   assert.equal(captions.length, 2);
   assert.ok(captions[0].score >= captions[1].score);
-  assert.deepEqual(beamSearch(new ToyDecoder([FORK]), [], toyVocabulary), []);
-  assert.throws(() => beamSearch(new ToyDecoder([FORK]), images(0), toyVocabulary, { beam: 0 }), /beam/);
+  assert.deepEqual(await beamSearch(new ToyDecoder([FORK]), [], toyVocabulary), []);
+  await assert.rejects(beamSearch(new ToyDecoder([FORK]), images(0), toyVocabulary, { beam: 0 }), /beam/);
 });

@@ -1,4 +1,8 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Vocabulary } from '../../src/data/vocabulary.js';
+import { saveModel } from '../../src/model/model-folder.js';
 import { DEFAULT_CLEANING } from '../../src/data/clean.js';
 import type { CaptionItem } from '../../src/train/batches.js';
 import type { TrainData } from '../../src/train/trainer.js';
@@ -52,4 +56,28 @@ export function tinyMergeModel(data: TrainData, seed: number, overrides: Record<
   const params = new Float32Array(layout.total);
   arch.init(config, layout, params, new Rng(seed));
   return { arch, config, layout, params };
+}
+
+/**
+ * A tiny merge model saved as a model folder (no encoder: synthetic 5-value features). `sharpen`
+ * multiplies every weight, so next-word distributions are peaked, as a trained model's are.
+ */
+export async function tinyModelDir(
+  seed: number,
+  vocabulary = tinyData(4, 1, 5).vocabulary,
+  sharpen = 1,
+): Promise<string> {
+  const data = { ...tinyData(4, 1, 5), vocabulary };
+  const { config, params } = tinyMergeModel(data, seed);
+  for (let i = 0; i < params.length; i++) params[i] *= sharpen;
+  const dir = await mkdtemp(join(tmpdir(), 'captioner-member-'));
+  await saveModel(dir, {
+    model: config,
+    encoder: null,
+    cleaning: data.cleaning,
+    maxCaptionLength: 6,
+    vocabulary,
+    params,
+  });
+  return dir;
 }

@@ -1,4 +1,4 @@
-import type { DecoderState, StepDecoder } from '../../src/model/step-decoder.js';
+import type { DecoderState, StepDecoder, StepResult } from '../../src/model/step-decoder.js';
 import { Vocabulary } from '../../src/data/vocabulary.js';
 
 /** Words of the toy vocabulary: ids 4.. in this order. */
@@ -41,11 +41,11 @@ export class ToyDecoder implements StepDecoder {
     );
   }
 
-  start(images: Float32Array[]): ToyState {
+  async start(images: Float32Array[]): Promise<ToyState> {
     return { rows: images.length, tables: Int32Array.from(images, (v) => v[0]) };
   }
 
-  step(state: DecoderState, tokens: Int32Array): { logProbs: Float32Array; state: DecoderState } {
+  async step(state: DecoderState, tokens: Int32Array): Promise<StepResult> {
     const s = state as ToyState;
     if (tokens.length !== s.rows) throw new Error(`${tokens.length} tokens for ${s.rows} rows`);
     this.stepRows.push(s.rows);

@@ -4,25 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { EnsembleStepDecoder } from '../../src/model/ensemble.js';
-import { loadModel, saveEnsemble, saveModel } from '../../src/model/model-folder.js';
+import { loadModel, saveEnsemble } from '../../src/model/model-folder.js';
 import { initTf } from '../../src/model/tf-backend.js';
 import { Vocabulary } from '../../src/data/vocabulary.js';
-import { tinyData, tinyMergeModel } from '../helpers/tiny-model.js';
-
-async function tinyModelDir(seed: number, vocabulary = tinyData(4, 1, 5).vocabulary): Promise<string> {
-  const data = { ...tinyData(4, 1, 5), vocabulary };
-  const { config, params } = tinyMergeModel(data, seed);
-  const dir = await mkdtemp(join(tmpdir(), 'captioner-member-'));
-  await saveModel(dir, {
-    model: config,
-    encoder: null,
-    cleaning: data.cleaning,
-    maxCaptionLength: 6,
-    vocabulary,
-    params,
-  });
-  return dir;
-}
+import { tinyData, tinyModelDir } from '../helpers/tiny-model.js';
 
 test('an ensemble averages its members’ next-word probabilities', async () => {
   await initTf();
@@ -32,9 +17,9 @@ test('an ensemble averages its members’ next-word probabilities', async () => 
   const b = (await loadModel(await tinyModelDir(2))).decoder();
   const ensemble = new EnsembleStepDecoder([a, b]);
   const tokens = Int32Array.from([1, 1]);
-  const pa = a.step(a.start(images), tokens).logProbs;
-  const pb = b.step(b.start(images), tokens).logProbs;
-  const { logProbs, state } = ensemble.step(ensemble.start(images), tokens);
+  const pa = (await a.step(await a.start(images), tokens)).logProbs;
+  const pb = (await b.step(await b.start(images), tokens)).logProbs;
+  const { logProbs, state } = await ensemble.step(await ensemble.start(images), tokens);
   const V = ensemble.vocabSize;
   for (let r = 0; r < 2; r++) {
     let total = 0;

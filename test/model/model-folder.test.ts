@@ -85,12 +85,12 @@ test('a saved model loads back bit for bit and decodes like the training graph',
     // Teacher-forced step decoding gives the same summed loss as the training graph without dropout.
     const item = data.train[0];
     const decoder = loaded.decoder();
-    let state = decoder.start([data.trainFeatures(item.image)]);
+    let state = await decoder.start([data.trainFeatures(item.image)]);
     let nll = 0;
     const inputs = [1, ...item.tokens];
     const targets = [...item.tokens, 2];
     for (let t = 0; t < inputs.length; t++) {
-      const out = decoder.step(state, Int32Array.from([inputs[t]]));
+      const out = await decoder.step(state, Int32Array.from([inputs[t]]));
       nll -= out.logProbs[targets[t]];
       state = out.state;
     }
@@ -118,9 +118,12 @@ test('step decoder select reorders rows', async () => {
   await initTf();
   const { data, config, layout, params, arch } = tinyModel();
   const decoder = arch.stepDecoder(config, layout, params);
-  const s0 = decoder.start([data.trainFeatures(0), data.trainFeatures(1)]);
-  const a = decoder.step(s0, Int32Array.from([1, 1]));
-  const swapped = decoder.step(decoder.select(s0, Int32Array.from([1, 0, 1])), Int32Array.from([1, 1, 1]));
+  const s0 = await decoder.start([data.trainFeatures(0), data.trainFeatures(1)]);
+  const a = await decoder.step(s0, Int32Array.from([1, 1]));
+  const swapped = await decoder.step(
+    decoder.select(s0, Int32Array.from([1, 0, 1])),
+    Int32Array.from([1, 1, 1]),
+  );
   const V = decoder.vocabSize;
   assert.equal(swapped.state.rows, 3);
   for (let k = 0; k < V; k++) {

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SPLITS, type Split } from '../../data/splits.js';
+import type { DecoderRuntime } from '../../model/open-decoder.js';
 import { formatScores } from '../../eval/score.js';
 import { evaluateSplit } from '../../pipeline/evaluate-split.js';
 import { SCORES_FILE } from '../../pipeline/model-card.js';
@@ -22,6 +23,7 @@ interface EvalFlags {
   record?: boolean;
   json?: boolean;
   encoder?: string;
+  runtime: DecoderRuntime;
 }
 
 export function registerEval(program: Command): void {
@@ -41,6 +43,11 @@ export function registerEval(program: Command): void {
     )
     .option('--block-trigrams', 'never repeat a word trigram within a caption')
     .option('--encoder <name|path>', "encoder (default: the model's own)")
+    .addOption(
+      new Option('--runtime <name>', 'where the decoder runs: onnxruntime, or tfjs as in training')
+        .choices(['onnx', 'tfjs'])
+        .default('onnx'),
+    )
     .option('--out <file>', 'write the captions as [{"image", "caption"}] JSON')
     .option('--record', `store the scores in the model folder's ${SCORES_FILE} (shown by the API)`)
     .option('--json', 'print one JSON object instead of a table')
@@ -60,6 +67,7 @@ export function registerEval(program: Command): void {
             lengthPenalty: flags.lengthPenalty,
             blockRepeatedTrigrams: flags.blockTrigrams,
           },
+          decoderRuntime: flags.runtime,
           progress: !flags.json,
         });
         if (flags.out) await writeJsonAtomic(resolve(flags.out), result.captions);

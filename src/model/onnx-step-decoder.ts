@@ -1,0 +1,122 @@
+import * as ort from 'onnxruntime-node';
+import { CaptionerError } from '../util/errors.js';
+import type { DecoderState, StepDecoder, StepResult } from './step-decoder.js';
+import { FEATURES, LOG_PROBS, NEXT, TOKENS, type StateSpec, type StepModels } from './step-graph.js';
+
+interface OnnxState extends DecoderState {
+  /** One rows × width array per StateSpec, by name. */
+  readonly values: ReadonlyMap<string, Float32Array>;
+}
+
+export interface OnnxDecoderOptions {
+  /** onnxruntime intra-op threads (default 1: a step's products are a few rows, too small to split). */
+  threads?: number;
+  /** Let idle onnxruntime threads spin for the next task: faster with threads > 1, but burns CPU. */
+  spinning?: boolean;
+}
+
+/**
+ * A StepDecoder that runs the start and step graphs of `buildStepModels` in onnxruntime: one native
+ * call per step for a whole model or ensemble, instead of a dozen tfjs calls. State stays in small
+ * Float32Arrays between steps, so beam reordering is a row copy in JS.
+ */
+export class OnnxStepDecoder implements StepDecoder {
+  private constructor(
+    readonly vocabSize: number,
+    private readonly featureDim: number,
+    private readonly states: StateSpec[],
+    private readonly startSession: ort.InferenceSession | undefined,
+    private readonly stepSession: ort.InferenceSession,
+  ) {}
+
+  static async create(
+    models: StepModels,
+    sizes: { vocabSize: number; featureDim: number },
+    options: OnnxDecoderOptions = {},
+  ): Promise<OnnxStepDecoder> {
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      intraOpNumThreads: options.threads ?? 1,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+      logSeverityLevel: 3,
+      extra: { session: { intra_op: { allow_spinning: options.spinning ? '1' : '0' } } },
+    };
+    const open = async (bytes: Uint8Array, what: string) => {
+      try {
+        return await ort.InferenceSession.create(bytes, sessionOptions);
+      } catch (error) {
+        throw new CaptionerError(
+          'MODEL_INVALID',
+          `onnxruntime cannot load the ${what} graph: ${(error as Error).message}`,
+        );
+      }
+    };
+    const start = models.start ? await open(models.start, 'start') : undefined;
+    const step = await open(models.step, 'step');
+    return new OnnxStepDecoder(sizes.vocabSize, sizes.featureDim, models.states, start, step);
+  }
+
+  async start(images: Float32Array[]): Promise<DecoderState> {
+    const rows = images.length;
+    const dim = this.featureDim;
+    const features = new Float32Array(rows * dim);
+    images.forEach((v, r) => {
+      if (v.length !== dim) throw new Error(`image vector has ${v.length} values, the model reads ${dim}`);
+      features.set(v, r * dim);
+    });
+    const started =
+      this.startSession && rows > 0
+        ? await this.startSession.run({ [FEATURES]: new ort.Tensor('float32', features, [rows, dim]) })
+        : {};
+    const values = new Map<string, Float32Array>();
+    for (const s of this.states)
+      values.set(
+        s.name,
+        s.init === 'zeros' || rows === 0 ? new Float32Array(rows * s.width) : floats(started[s.name]),
+      );
+    const state: OnnxState = { rows, values };
+    return state;
+  }
+
+  async step(state: DecoderState, tokens: Int32Array): Promise<StepResult> {
+    const s = state as OnnxState;
+    const { rows } = s;
+    if (tokens.length !== rows) throw new Error(`step: ${tokens.length} tokens for ${rows} rows`);
+    for (const t of tokens)
+      if (t < 0 || t >= this.vocabSize) throw new Error(`step: token ${t} outside the vocabulary`);
+    const feeds: Record<string, ort.Tensor> = { [TOKENS]: new ort.Tensor('int32', tokens, [rows]) };
+    for (const spec of this.states)
+      feeds[spec.name] = new ort.Tensor('float32', s.values.get(spec.name)!, [rows, spec.width]);
+    const out = await this.stepSession.run(feeds);
+    const values = new Map<string, Float32Array>();
+    for (const spec of this.states)
+      values.set(spec.name, spec.constant ? s.values.get(spec.name)! : floats(out[spec.name + NEXT]));
+    const next: OnnxState = { rows, values };
+    return { logProbs: floats(out[LOG_PROBS]), state: next };
+  }
+
+  select(state: DecoderState, rows: Int32Array): DecoderState {
+    const s = state as OnnxState;
+    for (const r of rows) if (r < 0 || r >= s.rows) throw new Error(`select: row ${r} of ${s.rows}`);
+    const values = new Map<string, Float32Array>();
+    for (const { name, width } of this.states) {
+      const src = s.values.get(name)!;
+      const out = new Float32Array(rows.length * width);
+      rows.forEach((r, i) => out.set(src.subarray(r * width, (r + 1) * width), i * width));
+      values.set(name, out);
+    }
+    const next: OnnxState = { rows: rows.length, values };
+    return next;
+  }
+
+  dispose(): void {
+    void this.startSession?.release();
+    void this.stepSession.release();
+  }
+}
+
+function floats(t: ort.Tensor | undefined): Float32Array {
+  if (!t || t.type !== 'float32') throw new Error('onnxruntime returned no float32 output');
+  return t.data as Float32Array;
+}
