@@ -1,9 +1,10 @@
-import { openWeightsDecoder } from '../model/open-decoder.js';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CleaningOptions } from '../data/clean.js';
 import type { Vocabulary } from '../data/vocabulary.js';
 import type { ModelConfigBase } from '../model/architecture.js';
 import { getArchitecture } from '../model/architectures.js';
+import { openWeightsDecoder } from '../model/open-decoder.js';
 import { saveModel, type ModelEncoderIdentity } from '../model/model-folder.js';
 import { ParamLayout } from '../model/params.js';
 import { initTf } from '../model/tf-backend.js';
@@ -11,6 +12,7 @@ import type { StepDecoder } from '../model/step-decoder.js';
 import type { StoredDtype } from '../model/safetensors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { CaptionerError } from '../util/errors.js';
+import { lockFolder } from '../util/folder-lock.js';
 import { createProgress } from '../util/progress.js';
 import { hashInts, Rng } from '../util/random.js';
 import { makeBatch, planEpoch, planEval, rowSeeds, type CaptionItem, type FeatureTable } from './batches.js';
@@ -84,6 +86,17 @@ export const EPOCHS_DIR = 'epochs';
 const FIXED_OPTIONS = ['arch', 'batchSize', 'seed', 'clipNorm', 'schedule'] as const;
 
 export async function trainModel(data: TrainData, options: TrainOptions): Promise<TrainResult> {
+  // Two runs writing one checkpoint would each resume from the other's epochs.
+  await mkdir(options.outDir, { recursive: true });
+  const unlock = await lockFolder(options.outDir, 'training run');
+  try {
+    return await train(data, options);
+  } finally {
+    await unlock();
+  }
+}
+
+async function train(data: TrainData, options: TrainOptions): Promise<TrainResult> {
   const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const arch = getArchitecture(options.arch);
   const config = arch.validate({

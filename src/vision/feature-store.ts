@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { writeJsonAtomic } from '../util/atomic-write.js';
+import { lockFolder } from '../util/folder-lock.js';
 import { CaptionerError, errnoCode } from '../util/errors.js';
 import { identityDifference, type EncoderIdentity } from './encoder-identity.js';
 import { DEFAULT_ENCODER, findEncoderSpec } from './encoders.js';
@@ -308,6 +309,8 @@ export class FeatureStoreWriter {
   private appended = 0;
   /** Whether an earlier --spatial run finished, read before this run overwrites the manifest. */
   private spatialWasComplete = false;
+  /** Releases the folder lock (see lockFolder); set while the store is open. */
+  private unlock?: () => Promise<void>;
 
   private constructor(
     readonly dir: string,
@@ -317,7 +320,19 @@ export class FeatureStoreWriter {
   static async open(workDir: string, options: OpenStoreOptions): Promise<FeatureStoreWriter> {
     const store = new FeatureStoreWriter(featureStoreDir(workDir, options.encoder.name), options);
     await mkdir(store.dir, { recursive: true });
-    store.spatialWasComplete = !!(await readManifest(store.dir).catch(() => undefined))?.spatialComplete;
+    store.unlock = await lockFolder(store.dir, '`captioner features`');
+    try {
+      await store.prepare(options);
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    return store;
+  }
+
+  /** Opens or resumes the data files and writes an incomplete manifest. */
+  private async prepare(options: OpenStoreOptions): Promise<void> {
+    this.spatialWasComplete = !!(await readManifest(this.dir).catch(() => undefined))?.spatialComplete;
     const pooledHeader: FileHeader = {
       format: 'captioner-features',
       version: 1,
@@ -327,14 +342,14 @@ export class FeatureStoreWriter {
       encoder: options.encoder,
       imagesDir: resolve(options.imagesDir),
     };
-    const opened = await store.openFile(POOLED_FILE, pooledHeader, store.pooledDone);
+    const opened = await this.openFile(POOLED_FILE, pooledHeader, this.pooledDone);
     if (opened.stale) {
       // Spatial maps from another encoder or image set are stale too.
-      store.spatialWasComplete = false;
-      await rm(join(store.dir, SPATIAL_FILE), { force: true });
-      await rm(join(store.dir, MANIFEST_FILE), { force: true });
+      this.spatialWasComplete = false;
+      await rm(join(this.dir, SPATIAL_FILE), { force: true });
+      await rm(join(this.dir, MANIFEST_FILE), { force: true });
     }
-    store.pooled = opened.handle;
+    this.pooled = opened.handle;
     if (options.spatialDims) {
       const spatialHeader: FileHeader = {
         ...pooledHeader,
@@ -342,11 +357,10 @@ export class FeatureStoreWriter {
         dtype: 'float16',
         shape: [...options.spatialDims],
       };
-      const s = await store.openFile(SPATIAL_FILE, spatialHeader, store.spatialDone);
-      store.spatial = s.handle;
+      const s = await this.openFile(SPATIAL_FILE, spatialHeader, this.spatialDone);
+      this.spatial = s.handle;
     }
-    await store.writeManifest(false, []);
-    return store;
+    await this.writeManifest(false, []);
   }
 
   /** Opens (resume) or creates one data file; returns whether an existing file was discarded. */
@@ -451,6 +465,8 @@ export class FeatureStoreWriter {
     await this.pooled?.close();
     await this.spatial?.close();
     this.pooled = this.spatial = undefined;
+    await this.unlock?.();
+    this.unlock = undefined;
   }
 
   /** Bytes on disk: pooled, spatial. */

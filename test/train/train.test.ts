@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadModel } from '../../src/model/model-folder.js';
 import { trainModel, type TrainOptions } from '../../src/train/trainer.js';
+import { lockFolder } from '../../src/util/folder-lock.js';
 import { TINY_MODEL, tinyData } from '../helpers/tiny-model.js';
 
 const base = (outDir: string): TrainOptions => ({
@@ -60,6 +61,12 @@ test('resuming from the epoch checkpoint gives the same weights as not stopping'
     const a = await trainModel(data, { ...base(straight), epochs: 3 });
     await trainModel(data, { ...base(resumed), epochs: 1 });
     await assert.rejects(trainModel(data, { ...base(resumed), epochs: 3 }), /--resume/);
+    // While another run holds the folder, a second one is refused.
+    const release = await lockFolder(resumed, 'training run');
+    await assert.rejects(trainModel(data, { ...base(resumed), epochs: 3, resume: true }), {
+      code: 'FOLDER_LOCKED',
+    });
+    await release();
     const b = await trainModel(data, { ...base(resumed), epochs: 3, resume: true });
     assert.deepEqual(
       b.history.map((h) => h.trainLoss),

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import {
   mkdir,
   mkdtemp,
@@ -13,6 +14,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { LOCK_FILE } from '../../src/util/folder-lock.js';
 import { computeFeatures } from '../../src/vision/compute-features.js';
 import { loadEncoder, type ImageEncoder } from '../../src/vision/encoder.js';
 import type { EncoderIdentity } from '../../src/vision/encoder-identity.js';
@@ -101,6 +103,21 @@ describe('feature store (format)', () => {
     const otherDir = await FeatureStoreWriter.open(work, { imagesDir: join(dir, 'elsewhere'), encoder: toy });
     assert.match(otherDir.rebuilt ?? '', /images from/);
     await otherDir.close();
+  });
+
+  it('lets one run write a store at a time, and takes over the lock of a run that died', async () => {
+    const work = join(dir, 'locked');
+    const first = await FeatureStoreWriter.open(work, { imagesDir: dir, encoder: toy });
+    await assert.rejects(FeatureStoreWriter.open(work, { imagesDir: dir, encoder: toy }), {
+      code: 'FOLDER_LOCKED',
+      message: new RegExp(`in use by another \`captioner features\` \\(pid ${process.pid}\\)`),
+    });
+    await first.close();
+    // A crashed run leaves its lock behind, with the pid of a process that no longer exists.
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    await writeFile(join(featureStoreDir(work, 'toy'), LOCK_FILE), `${dead}\n`);
+    const next = await FeatureStoreWriter.open(work, { imagesDir: dir, encoder: toy });
+    await next.close();
   });
 
   it('refuses to read features of a registry encoder whose sha256 changed', async () => {
