@@ -111,8 +111,8 @@ export class OnnxStepDecoder implements StepDecoder {
   }
 
   dispose(): void {
-    void this.startSession?.release();
-    void this.stepSession.release();
+    // Releasing only frees native memory; a failure there must not become an unhandled rejection.
+    for (const session of [this.startSession, this.stepSession]) session?.release().catch(() => undefined);
   }
 }
 

@@ -18,11 +18,14 @@ export async function lockFolder(dir: string, job: string): Promise<() => Promis
     } catch (error) {
       if (errnoCode(error) !== 'EEXIST') throw error;
     }
-    const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-    if (Number.isInteger(owner) && owner > 0 && running(owner))
+    const text = await readFile(path, 'utf8').catch(() => undefined);
+    if (text === undefined) continue; // released meanwhile
+    const owner = Number(text.trim());
+    // An empty file is a lock being written this instant: in use, like a live owner.
+    if (!text.trim() || (Number.isInteger(owner) && owner > 0 && running(owner)))
       throw new CaptionerError(
         'FOLDER_LOCKED',
-        `${dir} is in use by another ${job} (pid ${owner}): wait for it to end, or delete ${path} if that process is not a captioner`,
+        `${dir} is in use by another ${job}${owner ? ` (pid ${owner})` : ''}: wait for it to end, or delete ${path} if no such job is running`,
       );
     await rm(path, { force: true });
   }
