@@ -1,7 +1,14 @@
 import type { MergeConfig } from './merge.js';
 import { MERGE_PARAMS as P } from './merge.js';
 import type { ParamLayout } from './params.js';
-import type { DecoderState, StepDecoder, StepResult } from './step-decoder.js';
+import {
+  checkStepTokens,
+  packRows,
+  pickRows,
+  type DecoderState,
+  type StepDecoder,
+  type StepResult,
+} from './step-decoder.js';
 import { tf } from './tf-backend.js';
 
 interface MergeState extends DecoderState {
@@ -49,11 +56,7 @@ export class MergeStepDecoder implements StepDecoder {
   async start(images: Float32Array[]): Promise<DecoderState> {
     const rows = images.length;
     const dim = this.config.featureDim;
-    const features = new Float32Array(rows * dim);
-    images.forEach((v, r) => {
-      if (v.length !== dim) throw new Error(`image vector has ${v.length} values, the model reads ${dim}`);
-      features.set(v, r * dim);
-    });
+    const features = packRows(images, dim);
     const image = tf.tidy(() =>
       tf.relu(
         tf.add(tf.matMul(tf.tensor2d(features, [rows, dim]), this.w[P.imageKernel]), this.w[P.imageBias]),
@@ -73,15 +76,13 @@ export class MergeStepDecoder implements StepDecoder {
     const { rows } = s;
     const U = this.units;
     const G = 4 * U;
-    if (tokens.length !== rows) throw new Error(`step: ${tokens.length} tokens for ${rows} rows`);
+    checkStepTokens(tokens, rows, this.vocabSize);
     const recurrent = product(s.h, rows, U, this.w[P.lstmRecurrent]);
     const h = new Float32Array(rows * U);
     const c = new Float32Array(rows * U);
     const merged = new Float32Array(rows * U);
     for (let r = 0; r < rows; r++) {
-      const t = tokens[r];
-      if (t < 0 || t >= this.vocabSize) throw new Error(`step: token ${t} outside the vocabulary`);
-      const x = t * G;
+      const x = tokens[r] * G;
       const z = r * G;
       for (let k = 0; k < U; k++) {
         const i = sigmoid(this.inputTable[x + k] + recurrent[z + k]);
@@ -116,15 +117,7 @@ export class MergeStepDecoder implements StepDecoder {
 
   select(state: DecoderState, rows: Int32Array): DecoderState {
     const s = state as MergeState;
-    const U = this.units;
-    const pick = (src: Float32Array) => {
-      const out = new Float32Array(rows.length * U);
-      rows.forEach((r, i) => {
-        if (r < 0 || r >= s.rows) throw new Error(`select: row ${r} of ${s.rows}`);
-        out.set(src.subarray(r * U, (r + 1) * U), i * U);
-      });
-      return out;
-    };
+    const pick = (src: Float32Array) => pickRows(src, this.units, s.rows, rows);
     const next: MergeState = { rows: rows.length, h: pick(s.h), c: pick(s.c), image: pick(s.image) };
     return next;
   }

@@ -1,6 +1,14 @@
 import * as ort from 'onnxruntime-node';
 import { CaptionerError } from '../util/errors.js';
-import type { DecoderState, StepDecoder, StepResult } from './step-decoder.js';
+import { onnxSessionOptions } from '../util/onnx-session.js';
+import {
+  checkStepTokens,
+  packRows,
+  pickRows,
+  type DecoderState,
+  type StepDecoder,
+  type StepResult,
+} from './step-decoder.js';
 import { FEATURES, LOG_PROBS, NEXT, TOKENS, type StateSpec, type StepModels } from './step-graph.js';
 
 interface OnnxState extends DecoderState {
@@ -34,14 +42,7 @@ export class OnnxStepDecoder implements StepDecoder {
     sizes: { vocabSize: number; featureDim: number },
     options: OnnxDecoderOptions = {},
   ): Promise<OnnxStepDecoder> {
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      intraOpNumThreads: options.threads ?? 1,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-      logSeverityLevel: 3,
-      extra: { session: { intra_op: { allow_spinning: options.spinning ? '1' : '0' } } },
-    };
+    const sessionOptions = onnxSessionOptions(options.threads ?? 1, options.spinning);
     const open = async (bytes: Uint8Array, what: string) => {
       try {
         return await ort.InferenceSession.create(bytes, sessionOptions);
@@ -60,11 +61,7 @@ export class OnnxStepDecoder implements StepDecoder {
   async start(images: Float32Array[]): Promise<DecoderState> {
     const rows = images.length;
     const dim = this.featureDim;
-    const features = new Float32Array(rows * dim);
-    images.forEach((v, r) => {
-      if (v.length !== dim) throw new Error(`image vector has ${v.length} values, the model reads ${dim}`);
-      features.set(v, r * dim);
-    });
+    const features = packRows(images, dim);
     const started =
       this.startSession && rows > 0
         ? await this.startSession.run({ [FEATURES]: new ort.Tensor('float32', features, [rows, dim]) })
@@ -82,9 +79,7 @@ export class OnnxStepDecoder implements StepDecoder {
   async step(state: DecoderState, tokens: Int32Array): Promise<StepResult> {
     const s = state as OnnxState;
     const { rows } = s;
-    if (tokens.length !== rows) throw new Error(`step: ${tokens.length} tokens for ${rows} rows`);
-    for (const t of tokens)
-      if (t < 0 || t >= this.vocabSize) throw new Error(`step: token ${t} outside the vocabulary`);
+    checkStepTokens(tokens, rows, this.vocabSize);
     const feeds: Record<string, ort.Tensor> = { [TOKENS]: new ort.Tensor('int32', tokens, [rows]) };
     for (const spec of this.states)
       feeds[spec.name] = new ort.Tensor('float32', s.values.get(spec.name)!, [rows, spec.width]);
@@ -98,14 +93,9 @@ export class OnnxStepDecoder implements StepDecoder {
 
   select(state: DecoderState, rows: Int32Array): DecoderState {
     const s = state as OnnxState;
-    for (const r of rows) if (r < 0 || r >= s.rows) throw new Error(`select: row ${r} of ${s.rows}`);
     const values = new Map<string, Float32Array>();
-    for (const { name, width } of this.states) {
-      const src = s.values.get(name)!;
-      const out = new Float32Array(rows.length * width);
-      rows.forEach((r, i) => out.set(src.subarray(r * width, (r + 1) * width), i * width));
-      values.set(name, out);
-    }
+    for (const { name, width } of this.states)
+      values.set(name, pickRows(s.values.get(name)!, width, s.rows, rows));
     const next: OnnxState = { rows: rows.length, values };
     return next;
   }

@@ -26,8 +26,7 @@ export interface DecoderWeights {
  */
 export function openDecoder(model: LoadedModel, options: OpenDecoderOptions = {}): Promise<StepDecoder> {
   const members = (model.members ?? [model]).map((m) => ({ ...m, config: m.config.model }));
-  if ((options.runtime ?? 'onnx') === 'tfjs' || !hasGraph(members)) return Promise.resolve(model.decoder());
-  return openOnnxDecoder(members, options);
+  return open(members, () => model.decoder(), options);
 }
 
 /** The onnxruntime decoder of one model's weights, or the tfjs one where there is no ONNX graph. */
@@ -35,16 +34,18 @@ export function openWeightsDecoder(
   weights: DecoderWeights,
   options: OpenDecoderOptions = {},
 ): Promise<StepDecoder> {
-  if ((options.runtime ?? 'onnx') === 'tfjs' || !hasGraph([weights]))
-    return Promise.resolve(weights.architecture.stepDecoder(weights.config, weights.layout, weights.params));
-  return openOnnxDecoder([weights], options);
+  const { architecture, config, layout, params } = weights;
+  return open([weights], () => architecture.stepDecoder(config, layout, params), options);
 }
 
-function hasGraph(members: DecoderWeights[]): boolean {
-  return members.every((m) => m.architecture.stepGraph);
-}
-
-function openOnnxDecoder(members: DecoderWeights[], options: OnnxDecoderOptions): Promise<StepDecoder> {
+/** The ONNX decoder of the members, unless tfjs is asked for or a member's architecture has no graph. */
+async function open(
+  members: DecoderWeights[],
+  tfjs: () => StepDecoder,
+  options: OpenDecoderOptions,
+): Promise<StepDecoder> {
+  if ((options.runtime ?? 'onnx') === 'tfjs' || !members.every((m) => m.architecture.stepGraph))
+    return tfjs();
   const parts = members.map((m, k) => m.architecture.stepGraph!(m.config, m.layout, m.params, `m${k}.`));
   const { vocabSize, featureDim } = members[0].config;
   return OnnxStepDecoder.create(

@@ -78,7 +78,7 @@ interface ValueSpec {
 }
 
 /** A serialized ONNX model (opset 13) of the given nodes, weights, inputs and outputs. */
-export function serializeGraph(
+function serializeGraph(
   name: string,
   builders: GraphBuilder[],
   inputs: ValueSpec[],

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, extname, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { onnxSessionOptions } from '../util/onnx-session.js';
 import { CaptionerError, errnoCode } from '../util/errors.js';
 import { ensureAsset } from './assets.js';
 import { decodeImage, type DecodedImage, type DecodeOptions } from './decode-image.js';
@@ -100,13 +101,10 @@ export async function loadEncoder(
   ];
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(edited.bytes, {
-      intraOpNumThreads: options.threads ?? availableParallelism(),
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-      logSeverityLevel: 3,
-      extra: { session: { intra_op: { allow_spinning: options.spinning ? '1' : '0' } } },
-    });
+    session = await ort.InferenceSession.create(
+      edited.bytes,
+      onnxSessionOptions(options.threads ?? availableParallelism(), options.spinning),
+    );
   } catch (error) {
     throw new CaptionerError(
       'ENCODER_INVALID',
