@@ -1,28 +1,14 @@
-import { transpose2d, transposeInto } from './ops.js';
+import { scratchOf, sigmoid, transpose2d, transposeInto } from './ops.js';
 import { heapView, splitRows, tensorFromScratch, tf } from './tf-backend.js';
 
 /**
- * Working memory of the LSTM op, reused from call to call: a training step would otherwise allocate
- * several MB of Float32Arrays per step and pay for them in GC. One sequence per thread is alive at a
- * time (its gradient runs before the next forward); `owner` catches any other use.
+ * The LSTM op's working memory is scratchOf buffers ('lstm.*'), reused from call to call: a training
+ * step would otherwise allocate several MB of Float32Arrays per step and pay for them in GC. One
+ * sequence per thread is alive at a time (its gradient runs before the next forward); `owner` catches
+ * any other use.
  */
-const scratch = {
-  owner: 0,
-  gates: new Float32Array(0),
-  cells: new Float32Array(0),
-  tanhC: new Float32Array(0),
-  hs: new Float32Array(0),
-  dZ: new Float32Array(0),
-  dh: new Float32Array(0),
-  dc: new Float32Array(0),
-  a: new Float32Array(0),
-};
+let owner = 0;
 let calls = 0;
-
-function ensure(key: Exclude<keyof typeof scratch, 'owner'>, size: number): Float32Array {
-  if (scratch[key].length < size) scratch[key] = new Float32Array(size);
-  return scratch[key].subarray(0, size);
-}
 
 /**
  * An LSTM over a whole teacher-forced sequence (zero initial state), gate order i, f, g, o, from its
@@ -53,13 +39,13 @@ export function lstmSequence(
     const save = args[4] as tf.GradSaveFunc;
     save([input, K, W]);
     const call = ++calls;
-    scratch.owner = call;
+    owner = call;
     // gates starts as x·K + b and becomes the activations i, f, g, o in place.
-    const gates = ensure('gates', rows * G);
+    const gates = scratchOf('lstm.gates', rows * G);
     gates.set(heapView(tf.add(tf.matMul(input, K), b)));
-    const cells = ensure('cells', steps * n);
-    const tanhC = ensure('tanhC', steps * n);
-    const hs = ensure('hs', steps * n);
+    const cells = scratchOf('lstm.cells', steps * n);
+    const tanhC = scratchOf('lstm.tanhC', steps * n);
+    const hs = scratchOf('lstm.hs', steps * n);
     const none = zerosOf(batch * G);
     lstmCells(gates, none, cells, none, 0, tanhC, hs, 0, batch, U);
     for (let t = 1; t < steps; t++) {
@@ -68,15 +54,14 @@ export function lstmSequence(
       product.dispose();
     }
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      if (scratch.owner !== call) throw new Error('lstmSequence: another sequence ran before this gradient');
+      if (owner !== call) throw new Error('lstmSequence: another sequence ran before this gradient');
       const [xs, Ks, Ws] = saved;
-      const dhAll = ensure('dh', steps * n);
+      const dhAll = scratchOf('lstm.dh', steps * n);
       dhAll.set(heapView(dy));
-      const dZ = ensure('dZ', rows * G);
-      const dc = ensure('dc', n);
+      const dZ = scratchOf('lstm.dZ', rows * G);
+      const dc = scratchOf('lstm.dc', n);
       dc.fill(0);
       const WT = transpose2d(Ws);
-      const none = zerosOf(batch * G);
       let dhRec: tf.Tensor | undefined;
       for (let t = steps - 1; t >= 0; t--) {
         const rec = dhRec ? heapView(dhRec) : none;
@@ -100,7 +85,7 @@ export function lstmSequence(
       const dZt = tensorFromScratch<tf.Rank.R2>(dZ, [rows, G]);
       const dx = tf.matMul(dZt, transpose2d(Ks));
       // A = [xᵀ; h_{t−1}ᵀ (zero at t = 0); 1ᵀ], built here rather than by slow transposes.
-      const a = ensure('a', (E + U + 1) * rows);
+      const a = scratchOf('lstm.a', (E + U + 1) * rows);
       transposeInto(heapView(xs), rows, E, a, 0, rows);
       const hBase = E * rows;
       for (let k = 0; k < U; k++) a.fill(0, hBase + k * rows, hBase + k * rows + batch);
@@ -115,8 +100,6 @@ export function lstmSequence(
   });
   return op(x, kernel, recurrent, bias) as tf.Tensor2D;
 }
-
-const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
 let zeros = new Float32Array(0);
 /** Stand-in for h_{−1}·U, c_{−1} and the recurrent dh of the last step: the loops stay branch-free. */

@@ -1,5 +1,6 @@
 import type { MergeConfig } from './merge.js';
 import { MERGE_PARAMS as P } from './merge.js';
+import { sigmoid } from './ops.js';
 import type { ParamLayout } from './params.js';
 import {
   checkStepTokens,
@@ -45,8 +46,7 @@ export class MergeStepDecoder implements StepDecoder {
     this.units = config.units;
     this.w = {};
     for (const name of [P.imageKernel, P.imageBias, P.lstmRecurrent, P.decoderKernel, P.outputKernel]) {
-      const spec = layout.specs[layout.specs.findIndex((x) => x.name === name)];
-      this.w[name] = tf.tensor(layout.view(flat, name).slice(), spec.shape);
+      this.w[name] = tf.tensor(layout.view(flat, name).slice(), layout.spec(name).shape);
     }
     this.inputTable = mergeInputTable(config, layout, flat);
     this.decoderBias = layout.view(flat, P.decoderBias).slice();
@@ -125,10 +125,6 @@ export class MergeStepDecoder implements StepDecoder {
   dispose(): void {
     tf.dispose(Object.values(this.w));
   }
-}
-
-function sigmoid(x: number): number {
-  return 1 / (1 + Math.exp(-x));
 }
 
 /** rows × k (JS) times a k × m weight tensor on the backend; the result back in JS. */

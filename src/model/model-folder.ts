@@ -65,14 +65,12 @@ export async function saveModel(dir: string, input: SaveModelInput): Promise<voi
   if (input.vocabulary.size !== input.model.vocabSize)
     throw new Error(`saveModel: vocabulary has ${input.vocabulary.size} ids, model ${input.model.vocabSize}`);
   const dtype = input.dtype ?? 'F32';
-  const tensors = layout.specs.map((s) => ({
-    name: s.name,
-    shape: s.shape,
-    data: layout.view(input.params, s.name),
-  }));
   await writeFileAtomic(
     join(dir, WEIGHTS_FILE),
-    encodeSafetensors(tensors, { dtype, metadata: { format: 'pt', producer: 'captioner', arch: arch.name } }),
+    encodeSafetensors(layout.tensors(input.params), {
+      dtype,
+      metadata: { format: 'pt', producer: 'captioner', arch: arch.name },
+    }),
   );
   await input.vocabulary.save(join(dir, MODEL_VOCAB_FILE));
   const config: ModelFolderConfig = {
@@ -138,16 +136,15 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   const weightsFile = config.weights?.file ?? WEIGHTS_FILE;
   const file = decodeSafetensors(await read(weightsFile), join(dir, weightsFile));
   const layout = new ParamLayout(architecture.params(model));
-  const params = new Float32Array(layout.total);
-  for (const spec of layout.specs) {
+  const params = layout.assemble((spec) => {
     const t = file.tensors.get(spec.name);
-    if (!t) fail(`${weightsFile} has no tensor ${spec.name}`);
-    if (t!.shape.join('x') !== spec.shape.join('x'))
+    if (!t) return fail(`${weightsFile} has no tensor ${spec.name}`);
+    if (t.shape.join('x') !== spec.shape.join('x'))
       fail(
-        `${spec.name} is ${t!.shape.join('×')} in ${weightsFile}, the config needs ${spec.shape.join('×')}`,
+        `${spec.name} is ${t.shape.join('×')} in ${weightsFile}, the config needs ${spec.shape.join('×')}`,
       );
-    params.set(t!.data, layout.offsets[layout.specs.indexOf(spec)]);
-  }
+    return t.data;
+  });
   const extra = [...file.tensors.keys()].filter((n) => !layout.has(n));
   if (extra.length)
     fail(`${weightsFile} has tensors the ${model.arch} model does not use: ${extra.join(', ')}`);

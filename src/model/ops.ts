@@ -2,11 +2,13 @@ import { heapView, onWasmHeap, splitRows, tensorFromScratch, tf } from './tf-bac
 
 /** A grow-only scratch buffer per name: per-step temporaries without per-step allocation (and GC). */
 const scratch = new Map<string, Float32Array>();
-function scratchOf(name: string, size: number): Float32Array {
+export function scratchOf(name: string, size: number): Float32Array {
   let buf = scratch.get(name);
   if (!buf || buf.length < size) scratch.set(name, (buf = new Float32Array(size)));
   return buf.subarray(0, size);
 }
+
+export const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
 /**
  * Rows `indices` of a rank-2 tensor (an embedding lookup, or picking the real tokens out of padded

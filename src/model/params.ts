@@ -40,6 +40,18 @@ export class ParamLayout {
     return flat.subarray(this.offsets[i], this.offsets[i] + this.sizes[i]);
   }
 
+  /** Every parameter of `flat` as a named tensor (views, not copies), names under `prefix`: for saving. */
+  tensors(flat: Float32Array, prefix = ''): { name: string; shape: number[]; data: Float32Array }[] {
+    return this.specs.map((s) => ({ name: prefix + s.name, shape: s.shape, data: this.view(flat, s.name) }));
+  }
+
+  /** A new flat array filled from one array per parameter; `get` finds (and checks) each one. */
+  assemble(get: (spec: ParamSpec, size: number) => Float32Array): Float32Array {
+    const flat = new Float32Array(this.total);
+    this.specs.forEach((s, i) => flat.set(get(s, this.sizes[i]), this.offsets[i]));
+    return flat;
+  }
+
   spec(name: string): ParamSpec {
     const i = this.index.get(name);
     if (i === undefined) throw new Error(`no parameter ${name}`);

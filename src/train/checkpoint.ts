@@ -43,13 +43,11 @@ export async function saveCheckpoint(
   adam: AdamState,
   state: TrainerState,
 ): Promise<void> {
-  const tensors = [];
-  for (const s of layout.specs)
-    tensors.push({ name: s.name, shape: s.shape, data: layout.view(params, s.name) });
-  for (const s of layout.specs)
-    tensors.push({ name: `adam.m/${s.name}`, shape: s.shape, data: layout.view(adam.m, s.name) });
-  for (const s of layout.specs)
-    tensors.push({ name: `adam.v/${s.name}`, shape: s.shape, data: layout.view(adam.v, s.name) });
+  const tensors = [
+    ...layout.tensors(params),
+    ...layout.tensors(adam.m, 'adam.m/'),
+    ...layout.tensors(adam.v, 'adam.v/'),
+  ];
   const metadata = {
     'captioner.trainer': JSON.stringify(state),
     'captioner.adam': JSON.stringify({
@@ -83,15 +81,12 @@ export async function loadCheckpoint(
   const fail = (why: string): never => {
     throw new CaptionerError('CHECKPOINT_INVALID', `${path}: ${why}`);
   };
-  const take = (prefix: string) => {
-    const out = new Float32Array(layout.total);
-    layout.specs.forEach((s, i) => {
+  const take = (prefix: string) =>
+    layout.assemble((s, size) => {
       const t = file.tensors.get(prefix + s.name);
-      if (!t || t.data.length !== layout.sizes[i]) fail(`missing or misshapen ${prefix}${s.name}`);
-      out.set(t!.data, layout.offsets[i]);
+      if (!t || t.data.length !== size) return fail(`missing or misshapen ${prefix}${s.name}`);
+      return t.data;
     });
-    return out;
-  };
   const trainer = file.metadata['captioner.trainer'];
   const adamMeta = file.metadata['captioner.adam'];
   if (!trainer || !adamMeta) fail('no trainer state in the metadata');
