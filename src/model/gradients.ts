@@ -67,10 +67,9 @@ export function registerGradients(): void {
       kernelName: Slice,
       inputsToSave: ['x'],
       gradFunc: (dy, [x], attrs) => {
-        const { begin, size } = attrs as unknown as { begin: number[]; size: number[] };
+        const { begin } = attrs as unknown as { begin: number[] };
         const g = dy as tf.Tensor;
         const padding = x.shape.map((n, i): [number, number] => [begin[i], n - begin[i] - g.shape[i]]);
-        void size;
         return { x: () => tf.pad(g, padding) };
       },
     },

@@ -56,7 +56,7 @@ export function onWasmHeap(): boolean {
  * heap at once; the cpu backend keeps the array, so it gets its own copy.
  */
 export function tensorFromScratch<R extends tf.Rank>(values: Float32Array, shape: number[]): tf.Tensor<R> {
-  const copy = tf.backend() instanceof BackendWasm ? values : values.slice();
+  const copy = onWasmHeap() ? values : values.slice();
   return tf.tensor(copy, shape as tf.ShapeMap[R]) as tf.Tensor<R>;
 }
 

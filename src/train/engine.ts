@@ -33,8 +33,6 @@ export interface GradientEngine {
   readonly threads: number;
   /** The weights; set them before the first step (steps update them in place). */
   readonly params: Float32Array;
-  /** Loss sum and token count of the batch; the summed gradient lands in `grads`. */
-  gradients(batch: TrainBatch, grads: Float32Array): Promise<BatchResult>;
   /**
    * One training step: summed gradient, scaled to the mean loss and clipped, then Adam. The Adam
    * state lives in the engine and starts from the current `params` on first use.
@@ -58,11 +56,10 @@ export async function createLocalEngine(config: ModelConfigBase): Promise<Gradie
   const params = new Float32Array(layout.total);
   const grads = new Float32Array(layout.total);
   let adam: FlatAdam | undefined;
-  const optimizer = (lr = 1e-3) => (adam ??= new FlatAdam(params, lr));
+  const optimizer = () => (adam ??= new FlatAdam(params, 1e-3));
   return {
     threads: 1,
     params,
-    gradients: async (batch, out) => computeGradients(arch, config, layout, params, batch, out),
     async step(batch, options) {
       const t0 = performance.now();
       const r = computeGradients(arch, config, layout, params, batch, grads);
@@ -185,15 +182,6 @@ export async function createWorkerEngine(config: ModelConfigBase, threads: numbe
   return {
     threads,
     params,
-    async gradients(batch, grads) {
-      const r = await batchwise('grad', batch);
-      grads.set(gradBuffers[0]);
-      for (let w = 1; w < threads; w++) {
-        const g = gradBuffers[w];
-        for (let i = 0; i < grads.length; i++) grads[i] += g[i];
-      }
-      return r;
-    },
     async step(batch, options) {
       const t0 = performance.now();
       const r = await batchwise('grad', batch);

@@ -137,7 +137,7 @@ async function train(data: TrainData, options: TrainOptions): Promise<TrainResul
     epoch: 0,
     learningRate: options.learningRate,
     bestEpoch: 0,
-    bestScore: Infinity,
+    bestScore: options.devMetric?.higherIsBetter ? -Infinity : Infinity,
     badEpochs: 0,
     stopped: false,
     history: [],
@@ -154,7 +154,6 @@ async function train(data: TrainData, options: TrainOptions): Promise<TrainResul
   );
   const totalSteps = stepsPerEpoch * options.epochs;
   const better = (a: number, b: number) => (options.devMetric?.higherIsBetter ? a > b : a < b);
-  if (options.devMetric?.higherIsBetter && !checkpoint) state.bestScore = -Infinity;
 
   try {
     while (state.epoch < options.epochs && !state.stopped) {

@@ -8,7 +8,7 @@ import { dirname, join, basename } from 'node:path';
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array | Uint8Array[]): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = tempPathFor(path);
   const handle = await open(tmp, 'w');
   try {
     const parts = Array.isArray(data) ? data : [data];
