@@ -1,3 +1,5 @@
+import { InvalidArgumentError } from 'commander';
+import { SPLITS, type Split } from '../data/splits.js';
 import { isCaptionerError } from '../util/errors.js';
 
 /**
@@ -20,20 +22,34 @@ export function runCommand<A extends unknown[]>(action: (...args: A) => Promise<
   };
 }
 
-/** Parses a positive integer option, with the option's name in the error. */
-export function positiveInt(name: string) {
+/**
+ * Number parsers for options, with the option's name in the message. They throw commander's
+ * InvalidArgumentError, which commander prints as a usage error (exit 1), not a crash.
+ */
+function numberOption(name: string, ok: (n: number) => boolean, what: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0)
-      throw new Error(`${name} must be a positive whole number, got "${value}"`);
+    if (value.trim() === '' || !ok(n))
+      throw new InvalidArgumentError(`${name} must be ${what}, got "${value}"`);
     return n;
   };
 }
 
-export function positiveNumber(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${value}"`);
-    return n;
-  };
+export const positiveInt = (name: string) =>
+  numberOption(name, (n) => Number.isInteger(n) && n > 0, 'a positive whole number');
+export const nonNegativeInt = (name: string) =>
+  numberOption(name, (n) => Number.isInteger(n) && n >= 0, 'a whole number ≥ 0');
+export const positiveNumber = (name: string) =>
+  numberOption(name, (n) => Number.isFinite(n) && n > 0, 'a positive number');
+export const nonNegative = (name: string) =>
+  numberOption(name, (n) => Number.isFinite(n) && n >= 0, 'a number ≥ 0');
+/** A probability that is not 1, such as a dropout rate. */
+export const belowOne = (name: string) =>
+  numberOption(name, (n) => Number.isFinite(n) && n >= 0 && n < 1, 'a number in [0, 1)');
+
+/** A split name (the splits of the official Flickr8k lists). */
+export function splitArg(value: string): Split {
+  if (!(SPLITS as readonly string[]).includes(value))
+    throw new InvalidArgumentError(`must be one of ${SPLITS.join(', ')}, got "${value}"`);
+  return value as Split;
 }

@@ -5,7 +5,7 @@ import type { CaptionResult } from '../../pipeline/captioner-types.js';
 import { isCaptionerError } from '../../util/errors.js';
 import { createProgress } from '../../util/progress.js';
 import { expandImagePaths } from '../list-images.js';
-import { positiveInt, runCommand } from '../run-command.js';
+import { nonNegativeInt, positiveInt, runCommand } from '../run-command.js';
 
 interface CaptionFlags {
   beam: number;
@@ -26,7 +26,7 @@ export function registerCaption(program: Command): void {
     .description('caption photos: files, or folders walked for images')
     .argument('<paths...>', 'image files or folders')
     .option('--beam <k>', 'beam width (1 = greedy)', positiveInt('--beam'), 3)
-    .option('--alternatives <n>', 'also print the n next-best captions', (v) => Number(v))
+    .option('--alternatives <n>', 'also print the n next-best captions', nonNegativeInt('--alternatives'))
     .option('--json', 'print one JSON array')
     .option('--jsonl', 'print one JSON object per image, as each is done')
     .option('--model <dir>', 'model folder (default: the bundled model)')

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { loadModel, saveEnsemble } from '../../model/model-folder.js';
-import { runCommand } from '../run-command.js';
+import { nonNegative, runCommand } from '../run-command.js';
 
 interface EnsembleFlags {
   out: string;
@@ -20,8 +20,10 @@ export function registerEnsemble(program: Command): void {
     .requiredOption('--out <dir>', 'ensemble model folder to write')
     .option('--float16', "store the members' weights as float16 (half the size)")
     .option('--int8', "store the members' matrices as int8 with a scale per row (a quarter of the size)")
-    .option('--length-penalty <alpha>', 'the beam search length normalisation to use by default', (v) =>
-      Number(v),
+    .option(
+      '--length-penalty <alpha>',
+      'the beam search length normalisation to use by default',
+      nonNegative('--length-penalty'),
     )
     .action(
       runCommand(async (dirs: string[], flags: EnsembleFlags) => {

@@ -1,15 +1,15 @@
 import type { Command } from 'commander';
-import { InvalidArgumentError, Option } from 'commander';
+import { Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { SPLITS, type Split } from '../../data/splits.js';
+import type { Split } from '../../data/splits.js';
 import type { DecoderRuntime } from '../../model/open-decoder.js';
 import { formatScores } from '../../eval/score.js';
 import { evaluateSplit } from '../../pipeline/evaluate-split.js';
 import { SCORES_FILE } from '../../pipeline/model-card.js';
 import { writeJsonAtomic } from '../../util/atomic-write.js';
 import { CaptionerError } from '../../util/errors.js';
-import { positiveInt, runCommand } from '../run-command.js';
+import { nonNegative, positiveInt, runCommand, splitArg } from '../run-command.js';
 
 interface EvalFlags {
   model: string;
@@ -33,13 +33,12 @@ export function registerEval(program: Command): void {
     .requiredOption('--model <dir>', 'model folder')
     .option('--data <dir>', 'Flickr8k folder: caption the photos through the encoder')
     .option('--work <workdir>', 'or: caption from the stored features of `captioner features` (faster)')
-    .requiredOption('--split <split>', 'dev or test', (v: string) => {
-      if (!(SPLITS as readonly string[]).includes(v)) throw new InvalidArgumentError('must be dev or test');
-      return v as Split;
-    })
+    .requiredOption('--split <split>', 'dev or test', splitArg)
     .option('--beam <k>', 'beam width (1 = greedy)', positiveInt('--beam'), 3)
-    .option('--length-penalty <alpha>', "rank by logProb / length^alpha (default: the model's own)", (v) =>
-      Number(v),
+    .option(
+      '--length-penalty <alpha>',
+      "rank by logProb / length^alpha (default: the model's own)",
+      nonNegative('--length-penalty'),
     )
     .option('--block-trigrams', 'never repeat a word trigram within a caption')
     .option('--encoder <name|path>', "encoder (default: the model's own)")

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
+import { Option } from 'commander';
 import { resolve } from 'node:path';
 import { prepareCorpus, saveCorpus, type CorpusStats } from '../../data/corpus.js';
 import { DEFAULT_CLEANING } from '../../data/clean.js';
 import { SPLITS } from '../../data/splits.js';
-import { runCommand } from '../run-command.js';
+import { positiveInt, runCommand } from '../run-command.js';
 
 interface PrepareFlags {
   data: string;
@@ -24,23 +24,20 @@ export function registerPrepare(program: Command): void {
     .description('read and clean the Flickr8k captions, build the vocabulary, write the corpus')
     .requiredOption('--data <dir>', 'Flickr8k folder (caption file, split files, Images/)')
     .requiredOption('--out <workdir>', 'work folder to write corpus.json and vocab.json into')
-    .option('--min-count <n>', 'keep words seen at least this often in train', intArg, 5)
+    .option('--min-count <n>', 'keep words seen at least this often in train', positiveInt('--min-count'), 5)
     .option('--captions <file>', 'caption file (default: Flickr8k.token.txt or captions.txt in --data)')
     .option('--images <dir>', 'photo folder, to skip captions of missing photos (default: Images/ in --data)')
     .option('--no-images', 'do not check that photos exist')
-    .option(
-      '--punctuation <mode>',
-      'split: break words at punctuation; remove: join them (tutorials)',
-      'split',
+    .addOption(
+      new Option('--punctuation <mode>', 'split: break words at punctuation; remove: join them (tutorials)')
+        .choices(['split', 'remove'])
+        .default('split'),
     )
     .option('--keep-digits', 'keep words with digits (the tutorials drop them)')
-    .option('--min-word-length <n>', 'drop shorter words (1 keeps "a")', intArg, 1)
+    .option('--min-word-length <n>', 'drop shorter words (1 keeps "a")', positiveInt('--min-word-length'), 1)
     .option('--json', 'print one JSON object with the stats instead of a table')
     .action(
       runCommand(async (flags: PrepareFlags) => {
-        if (flags.punctuation !== 'split' && flags.punctuation !== 'remove') {
-          throw new InvalidArgumentError('--punctuation must be split or remove');
-        }
         const prepared = await prepareCorpus({
           dataDir: resolve(flags.data),
           captionFile: flags.captions && resolve(flags.captions),
@@ -60,12 +57,6 @@ export function registerPrepare(program: Command): void {
         );
       }),
     );
-}
-
-function intArg(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number ≥ 1');
-  return n;
 }
 
 export function formatStats(stats: CorpusStats, out: string): string {

@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
 import { resolve } from 'node:path';
-import { SPLITS, type Split } from '../../data/splits.js';
+import type { Split } from '../../data/splits.js';
 import { leaveOneOut, loadReferences, readCaptionsJson } from '../../eval/references.js';
 import { formatScores, scoreCaptions } from '../../eval/score.js';
 import { CaptionerError } from '../../util/errors.js';
-import { runCommand } from '../run-command.js';
+import { positiveInt, runCommand, splitArg } from '../run-command.js';
 
 interface ScoreFlags {
   captions?: string;
@@ -26,7 +25,11 @@ export function registerScore(program: Command): void {
     .option('--data <dir>', 'Flickr8k folder to read the references from')
     .option('--work <workdir>', 'or: work folder of `captioner prepare` (corpus.json)')
     .requiredOption('--split <split>', 'dev or test', splitArg)
-    .option('--human <k>', 'instead of --captions: score reference k (1-5) against the others', humanArg)
+    .option(
+      '--human <k>',
+      'instead of --captions: score reference k (1-5) against the others',
+      positiveInt('--human'),
+    )
     .option('--json', 'print one JSON object instead of a table')
     .action(
       runCommand(async (flags: ScoreFlags) => {
@@ -68,15 +71,4 @@ export function registerScore(program: Command): void {
         );
       }),
     );
-}
-
-function splitArg(value: string): Split {
-  if (!(SPLITS as readonly string[]).includes(value)) throw new InvalidArgumentError('must be dev or test');
-  return value as Split;
-}
-
-function humanArg(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a reference number ≥ 1');
-  return n;
 }

@@ -4,7 +4,7 @@ import { resolveLimits } from '../../serve/limits.js';
 import { buildServer } from '../../serve/server.js';
 import { closeOnSignals } from '../../serve/shutdown.js';
 import { CaptionerError, errnoCode } from '../../util/errors.js';
-import { runCommand } from '../run-command.js';
+import { positiveNumber, runCommand } from '../run-command.js';
 
 interface ServeFlags {
   port?: number;
@@ -29,27 +29,27 @@ export function registerServe(program: Command): void {
     .option(
       '--max-upload-mb <n>',
       'largest upload in MB (env CAPTIONER_MAX_UPLOAD_MB; default 10)',
-      numberArg,
+      positiveNumber('--max-upload-mb'),
     )
     .option(
       '--max-megapixels <n>',
       'largest image in megapixels (env CAPTIONER_MAX_MEGAPIXELS; default 50)',
-      numberArg,
+      positiveNumber('--max-megapixels'),
     )
     .option(
       '--concurrency <n>',
       'captions computed at once (env CAPTIONER_CONCURRENCY; default 2)',
-      numberArg,
+      positiveNumber('--concurrency'),
     )
     .option(
       '--queue <n>',
       'requests that may wait; more get 503 (env CAPTIONER_QUEUE; default 32)',
-      numberArg,
+      positiveNumber('--queue'),
     )
     .option(
       '--batch <n>',
       'most waiting photos captioned as one batch (env CAPTIONER_BATCH; default 8)',
-      numberArg,
+      positiveNumber('--batch'),
     )
     .action(
       runCommand(async (flags: ServeFlags) => {
@@ -103,12 +103,5 @@ function envPort(): number {
   if (!Number.isInteger(n) || n < 0 || n > 65535) {
     throw new CaptionerError('BAD_CONFIG', `PORT must be a port number, got "${raw}"`);
   }
-  return n;
-}
-
-function numberArg(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new InvalidArgumentError(`must be a positive number, got "${value}"`);
   return n;
 }

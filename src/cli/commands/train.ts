@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
+import { Option } from 'commander';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { METRICS, type Metric } from '../../eval/score.js';
@@ -7,7 +7,14 @@ import { architectureNames } from '../../model/architectures.js';
 import { captionDevMetric } from '../../pipeline/dev-metric.js';
 import { loadTrainingData } from '../../train/training-data.js';
 import { trainModel, LOSS_CURVE_FILE, METRICS_FILE, type Schedule } from '../../train/trainer.js';
-import { positiveInt, positiveNumber, runCommand } from '../run-command.js';
+import {
+  belowOne,
+  nonNegative,
+  nonNegativeInt,
+  positiveInt,
+  positiveNumber,
+  runCommand,
+} from '../run-command.js';
 
 interface TrainFlags {
   work: string;
@@ -50,10 +57,13 @@ export function registerTrain(program: Command): void {
     .option('--lr <rate>', 'Adam learning rate', positiveNumber('--lr'), 1e-3)
     .option('--seed <n>', 'seed for initialisation, shuffling and dropout', nonNegativeInt('--seed'), 1)
     .option('--clip <norm>', 'clip the gradient to this global L2 norm (0: off)', nonNegative('--clip'), 5)
-    .option(
-      '--schedule <kind>',
-      'learning rate: constant, cosine, or plateau (halve when dev loss stalls)',
-      'plateau',
+    .addOption(
+      new Option(
+        '--schedule <kind>',
+        'learning rate: constant, cosine, or plateau (halve when dev loss stalls)',
+      )
+        .choices(['constant', 'cosine', 'plateau'])
+        .default('plateau'),
     )
     .option(
       '--patience <n>',
@@ -69,7 +79,7 @@ export function registerTrain(program: Command): void {
     )
     .option('--embed-dim <n>', 'word embedding width', positiveInt('--embed-dim'))
     .option('--units <n>', 'LSTM and projection width', positiveInt('--units'))
-    .option('--dropout <p>', 'dropout on the image vector and the word embeddings', nonNegative('--dropout'))
+    .option('--dropout <p>', 'dropout on the image vector and the word embeddings', belowOne('--dropout'))
     .option(
       '--label-smoothing <eps>',
       'label smoothing of the training targets (0: off)',
@@ -81,21 +91,18 @@ export function registerTrain(program: Command): void {
       "also keep every epoch's weights in <modeldir>/epochs/<n> (for `captioner average`)",
     )
     .option('--max-steps <n>', 'at most this many steps per epoch (quick trials)', positiveInt('--max-steps'))
-    .option(
-      '--select-by <what>',
-      `keep the epoch with the best dev loss, or the best dev caption score (greedy): ${METRICS.join(', ')}`,
-      'ciderD',
+    .addOption(
+      new Option(
+        '--select-by <what>',
+        'keep the epoch with the best dev loss, or the best dev caption score (greedy)',
+      )
+        .choices(['loss', ...METRICS])
+        .default('ciderD'),
     )
     .option('--resume', 'continue the run in --out from its last checkpoint')
     .option('--no-progress', 'no progress bar')
     .action(
       runCommand(async (flags: TrainFlags) => {
-        if (!['constant', 'cosine', 'plateau'].includes(flags.schedule))
-          throw new InvalidArgumentError('--schedule must be constant, cosine or plateau');
-        if (flags.dropout !== undefined && flags.dropout >= 1)
-          throw new InvalidArgumentError('--dropout must be below 1');
-        if (flags.selectBy !== 'loss' && !(METRICS as readonly string[]).includes(flags.selectBy))
-          throw new InvalidArgumentError(`--select-by must be loss or one of ${METRICS.join(', ')}`);
         const data = await loadTrainingData(resolve(flags.work), flags.encoder);
         const devMetric =
           flags.selectBy === 'loss'
@@ -139,20 +146,4 @@ export function registerTrain(program: Command): void {
         );
       }),
     );
-}
-
-function nonNegativeInt(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number ≥ 0`);
-    return n;
-  };
-}
-
-function nonNegative(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number ≥ 0`);
-    return n;
-  };
 }
