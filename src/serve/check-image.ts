@@ -1,15 +1,13 @@
 import sharp, { type Metadata } from 'sharp';
 import { CaptionerError } from '../util/errors.js';
-
-/** The formats the vision stage decodes (src/vision/decode-image.ts); SVG and HEIC are refused here. */
-const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'avif', 'tiff']);
+import { sniffImageFormat, type ImageFormat } from '../vision/decode-image.js';
 
 /**
  * The server's front door: the type is sniffed from the bytes (never the Content-Type or file name) and
  * the pixel count read from the header, so a non-image or a decompression bomb is refused before it
  * waits in the queue or gets decoded. Corrupt pixel data behind a good header is found by the captioner.
  */
-export async function checkImage(bytes: Buffer, maxPixels: number): Promise<{ format: string }> {
+export async function checkImage(bytes: Buffer, maxPixels: number): Promise<{ format: ImageFormat }> {
   if (bytes.length === 0) throw new CaptionerError('NO_IMAGE', 'The upload is empty: send a photo.');
   let metadata: Metadata;
   try {
@@ -22,7 +20,10 @@ export async function checkImage(bytes: Buffer, maxPixels: number): Promise<{ fo
       cause: error,
     });
   }
-  if (!metadata.format || !ACCEPTED_FORMATS.has(metadata.format)) throw notAnImage(metadata.format);
+  // The decoder's own sniffing decides, so the two agree (sharp names AVIF "heif", as it does HEIC,
+  // which the decoder refuses).
+  const format = sniffImageFormat(bytes);
+  if (!format) throw notAnImage(metadata.format);
   const pixels = (metadata.width ?? 0) * (metadata.height ?? 0);
   if (pixels > maxPixels) {
     throw new CaptionerError(
@@ -31,7 +32,7 @@ export async function checkImage(bytes: Buffer, maxPixels: number): Promise<{ fo
     );
   }
   if (pixels === 0) throw new CaptionerError('IMAGE_CORRUPT', 'The image has no pixels.');
-  return { format: metadata.format };
+  return { format };
 }
 
 function notAnImage(format?: string): CaptionerError {

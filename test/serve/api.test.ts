@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import sharp from 'sharp';
 import { buildServer } from '../../src/serve/server.js';
 import { DoubleCaptioner } from '../helpers/double-captioner.js';
 import { makeHugePngHeader, makeJpeg, truncate } from '../helpers/images.js';
@@ -55,6 +56,20 @@ describe('HTTP API with the test double captioner', () => {
     assert.equal(typeof body.alternatives[0].score, 'number');
     for (const key of ['decodeMs', 'encodeMs', 'generateMs', 'totalMs', 'queueMs']) {
       assert.equal(typeof body.timings[key], 'number', key);
+    }
+  });
+
+  test('every format the decoder reads is accepted, AVIF included (sharp calls it HEIF) (double)', async () => {
+    const photo = sharp({ create: { width: 16, height: 12, channels: 3, background: '#c84' } });
+    for (const format of ['png', 'webp', 'gif', 'tiff', 'avif'] as const) {
+      const payload = await photo.clone().toFormat(format).toBuffer();
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/caption',
+        payload,
+        headers: { 'content-type': 'image/*' },
+      });
+      assert.equal(res.statusCode, 200, `${format}: ${res.body}`);
     }
   });
 
