@@ -1,6 +1,7 @@
 import type { CorpusImage } from '../data/corpus.js';
 import type { Vocabulary } from '../data/vocabulary.js';
-import { scoreCaptions, type Metric } from '../eval/score.js';
+import { cocoTokenize } from '../eval/ptb-tokenizer.js';
+import { scoreTokenized, type Metric } from '../eval/score.js';
 import type { StepDecoder } from '../model/step-decoder.js';
 import type { DevMetric } from '../train/trainer.js';
 import type { PooledFeatures } from '../vision/feature-store.js';
@@ -19,7 +20,8 @@ export function captionDevMetric(
   const metric = options.metric ?? 'ciderD';
   const images = dev.filter((m) => features.get(m.image));
   const vectors = images.map((m) => features.get(m.image)!);
-  const references = new Map(images.map((m) => [m.image, m.references]));
+  // Tokenized once: the same references are scored after every epoch.
+  const references = images.map((m) => m.references.map(cocoTokenize));
   return {
     name: `${metric} (beam ${options.beam ?? 1})`,
     higherIsBetter: true,
@@ -28,8 +30,7 @@ export function captionDevMetric(
         beam: options.beam ?? 1,
         maxLength: options.maxLength ?? 30,
       });
-      const candidates = new Map(images.map((m, i) => [m.image, texts[i]]));
-      return scoreCaptions(candidates, references)[metric] * 100;
+      return scoreTokenized(texts.map(cocoTokenize), references)[metric] * 100;
     },
   };
 }
