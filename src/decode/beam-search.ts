@@ -1,6 +1,6 @@
 import { END, START, type Vocabulary } from '../data/vocabulary.js';
 import type { StepDecoder } from '../model/step-decoder.js';
-import { FIRST_WORD, NextTokenRules } from './allowed.js';
+import { FIRST_WORD, rulesFor, type NextTokenRules } from './allowed.js';
 import { greedySearch } from './greedy.js';
 import {
   normalisedScore,
@@ -34,7 +34,7 @@ interface Candidate {
 export async function beamSearch(
   decoder: StepDecoder,
   images: Float32Array[],
-  vocabulary: Pick<Vocabulary, 'decode'>,
+  vocabulary: Pick<Vocabulary, 'decode' | 'tokens'>,
   options: DecodeOptions = {},
 ): Promise<DecodedCaption[][]> {
   const o = resolveDecodeOptions(options);
@@ -42,7 +42,7 @@ export async function beamSearch(
   if (o.beam === 1) return greedySearch(decoder, images, vocabulary, o);
   const k = o.beam;
   const V = decoder.vocabSize;
-  const rules = new NextTokenRules(o.maxLength, o.blockRepeatedTrigrams);
+  const rules = rulesFor(o, vocabulary);
   const finished: { words: number[]; logProb: number; score: number }[][] = images.map(() => []);
   let live: Live[][] = images.map((_, b) => [{ words: [], logProb: 0, row: b }]);
   let state = await decoder.start(images);
@@ -105,7 +105,7 @@ function bestWords(
 ): Candidate[] {
   const top: Candidate[] = [];
   hyps.forEach((h, parent) => {
-    if (rules.onlyToken(h.words) === END) return;
+    if (rules.mustEnd(h.words)) return;
     const blocked = rules.blocked(h.words);
     const base = h.row * V;
     for (let token = FIRST_WORD; token < V; token++) {

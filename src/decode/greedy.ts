@@ -1,6 +1,6 @@
 import { END, START, type Vocabulary } from '../data/vocabulary.js';
 import type { StepDecoder } from '../model/step-decoder.js';
-import { FIRST_WORD, NextTokenRules } from './allowed.js';
+import { FIRST_WORD, rulesFor } from './allowed.js';
 import {
   normalisedScore,
   resolveDecodeOptions,
@@ -17,12 +17,12 @@ import {
 export async function greedySearch(
   decoder: StepDecoder,
   images: Float32Array[],
-  vocabulary: Pick<Vocabulary, 'decode'>,
+  vocabulary: Pick<Vocabulary, 'decode' | 'tokens'>,
   options: DecodeOptions | ResolvedDecodeOptions = {},
 ): Promise<DecodedCaption[][]> {
   const o = resolveDecodeOptions(options);
   const V = decoder.vocabSize;
-  const rules = new NextTokenRules(o.maxLength, o.blockRepeatedTrigrams);
+  const rules = rulesFor(o, vocabulary);
   const results: DecodedCaption[][] = images.map(() => []);
   // The images still running, in state-row order.
   let running = images.map((_, b) => ({ image: b, words: [] as number[], logProb: 0 }));
@@ -36,7 +36,7 @@ export async function greedySearch(
       const base = row * V;
       let best = -1;
       let bestLogProb = -Infinity;
-      if (rules.onlyToken(r.words) !== END) {
+      if (!rules.mustEnd(r.words)) {
         const blocked = rules.blocked(r.words);
         for (let t = FIRST_WORD; t < V; t++) {
           if (logProbs[base + t] > bestLogProb && !blocked?.has(t)) {
@@ -49,7 +49,12 @@ export async function greedySearch(
         best = END;
         bestLogProb = logProbs[base + END];
       }
-      if (best < 0) return; // nothing allowed (a vocabulary of specials only)
+      if (best < 0) {
+        // Nothing allowed: a vocabulary of specials only, or every word blocked after a dangling one.
+        if (r.words.length === 0) return;
+        best = END;
+        bestLogProb = logProbs[base + END];
+      }
       r.logProb += bestLogProb;
       if (best === END) {
         results[r.image].push({

@@ -1,15 +1,27 @@
+import { DEFAULT_MAX_LENGTH } from './caption-rules.js';
+
 export interface DecodeOptions {
   /** Beam width k; 1 is greedy search. Default 3. */
   beam?: number;
-  /** Longest caption in words; a hypothesis that reaches it may only end. Default 30. */
+  /**
+   * Longest caption in words; a hypothesis that reaches it may only end (with the bad-ending rule, its
+   * last word is a non-dangling one). Default 20.
+   */
   maxLength?: number;
   /**
    * Length normalisation α: hypotheses are ranked by logProb / length^α, length counting the words
    * and the end marker. 0 (default) ranks by the plain sum of log-probabilities; 1 by the mean.
    */
   lengthPenalty?: number;
-  /** Never produce a word trigram that the caption already holds. Default false. */
+  /** Never produce a word trigram that the caption already holds. Default true. */
+  blockTrigrams?: boolean;
+  /** @deprecated the old name of `blockTrigrams` (used when that is not given). */
   blockRepeatedTrigrams?: boolean;
+  /**
+   * Never end right after a dangling word ("a", "the", "with", "in", "and", "is", …: `DANGLING_WORDS`).
+   * Default true.
+   */
+  badEndings?: boolean;
   /** How many captions to return per image, best first (at most the beam width). Default: the beam width. */
   results?: number;
 }
@@ -28,13 +40,14 @@ export interface ResolvedDecodeOptions {
   beam: number;
   maxLength: number;
   lengthPenalty: number;
-  blockRepeatedTrigrams: boolean;
+  blockTrigrams: boolean;
+  badEndings: boolean;
   results: number;
 }
 
 export function resolveDecodeOptions(options: DecodeOptions = {}): ResolvedDecodeOptions {
   const beam = options.beam ?? 3;
-  const maxLength = options.maxLength ?? 30;
+  const maxLength = options.maxLength ?? DEFAULT_MAX_LENGTH;
   const lengthPenalty = options.lengthPenalty ?? 0;
   if (!Number.isInteger(beam) || beam < 1)
     throw new RangeError(`beam must be a whole number ≥ 1, got ${beam}`);
@@ -49,7 +62,8 @@ export function resolveDecodeOptions(options: DecodeOptions = {}): ResolvedDecod
     beam,
     maxLength,
     lengthPenalty,
-    blockRepeatedTrigrams: options.blockRepeatedTrigrams ?? false,
+    blockTrigrams: options.blockTrigrams ?? options.blockRepeatedTrigrams ?? true,
+    badEndings: options.badEndings ?? true,
     results,
   };
 }

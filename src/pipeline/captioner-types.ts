@@ -4,8 +4,12 @@ export interface CaptionOptions {
   beam?: number;
   /** How many captions to return besides the best (at most the beam width). Default: beam - 1. */
   alternatives?: number;
-  /** Longest caption, in words. */
+  /** Longest caption, in words. Default 20 (or the model's longest training caption, if shorter). */
   maxLength?: number;
+  /** Never repeat a word trigram within a caption. Default true. */
+  blockTrigrams?: boolean;
+  /** Never end right after a dangling word ("a", "the", "with", "in", "and", "is", …). Default true. */
+  badEndings?: boolean;
 }
 
 export interface CaptionAlternative {

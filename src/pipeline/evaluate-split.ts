@@ -1,13 +1,15 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findImagesDir } from '../data/corpus.js';
 import type { Split } from '../data/splits.js';
 import { beamSearch } from '../decode/beam-search.js';
-import type { DecodeOptions } from '../decode/options.js';
+import { defaultMaxLength } from '../decode/caption-rules.js';
+import { resolveDecodeOptions, type DecodeOptions } from '../decode/options.js';
 import { loadReferences } from '../eval/references.js';
 import { scoreCaptions, type CaptionScores } from '../eval/score.js';
 import type { StepDecoder } from '../model/step-decoder.js';
 import type { Vocabulary } from '../data/vocabulary.js';
-import { loadModel } from '../model/model-folder.js';
+import { CONFIG_FILE, loadModel } from '../model/model-folder.js';
 import { openDecoder, type DecoderRuntime } from '../model/open-decoder.js';
 import { CaptionerError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
@@ -32,9 +34,21 @@ export interface Evaluation {
   /** Images that could not be read, with why; they get no caption and are not scored. */
   failed: { image: string; reason: string }[];
   scores: CaptionScores;
+  /** The split's raw references, image → captions (what the captions were scored against). */
+  references: Map<string, string[]>;
   /** The length normalisation used: the caller's, else the model's own. */
   lengthPenalty: number;
+  /** How the captions were decoded: the caller's options, else the defaults (the model's for α and length). */
+  decoding: EvaluationDecoding;
   seconds: number;
+}
+
+export interface EvaluationDecoding {
+  beam: number;
+  lengthPenalty: number;
+  maxLength: number;
+  blockTrigrams: boolean;
+  badEndings: boolean;
 }
 
 /** Captions every image of a split and scores the captions against its references. */
@@ -54,6 +68,9 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
   const captions: Evaluation['captions'] = [];
   let lengthPenalty = options.decode?.lengthPenalty;
   const failed: Evaluation['failed'] = [];
+  // The rules and limits as the captioner applies them, on both paths.
+  const rules = resolveDecodeOptions(options.decode);
+  let maxLength = options.decode?.maxLength;
   try {
     if (options.workDir) {
       const model = await loadModel(options.model);
@@ -71,16 +88,12 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
           return false;
         });
         lengthPenalty ??= model.config.decoding?.lengthPenalty ?? 0;
+        maxLength ??= defaultMaxLength(model.config.maxCaptionLength);
         const texts = await captionVectors(
           decoder,
           found.map((i) => store.get(i)!),
           model.vocabulary,
-          {
-            maxLength: model.config.maxCaptionLength,
-            ...options.decode,
-            lengthPenalty,
-            results: 1,
-          },
+          { ...options.decode, maxLength, lengthPenalty, results: 1 },
           (n) => progress.tick(n),
         );
         found.forEach((image, i) => captions.push({ image, caption: texts[i] }));
@@ -97,12 +110,19 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
         decoderRuntime: options.decoderRuntime,
       });
       lengthPenalty ??= captioner.card.lengthPenalty;
+      maxLength ??= defaultMaxLength(await configuredMaxLength(options.model));
       try {
         for (let i = 0; i < images.length; i += 32) {
           const chunk = images.slice(i, i + 32);
           const results = await captioner.captionMany(
             chunk.map((image) => join(imagesDir, image)),
-            { beam: options.decode?.beam ?? 3, alternatives: 0, maxLength: options.decode?.maxLength },
+            {
+              beam: rules.beam,
+              alternatives: 0,
+              maxLength,
+              blockTrigrams: rules.blockTrigrams,
+              badEndings: rules.badEndings,
+            },
           );
           results.forEach((r, j) => {
             if ('error' in r) failed.push({ image: chunk[j], reason: r.error.message });
@@ -124,16 +144,36 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
     captions,
     failed,
     scores,
+    references,
     lengthPenalty: lengthPenalty ?? 0,
+    decoding: {
+      beam: rules.beam,
+      lengthPenalty: lengthPenalty ?? 0,
+      maxLength: maxLength ?? rules.maxLength,
+      blockTrigrams: rules.blockTrigrams,
+      badEndings: rules.badEndings,
+    },
     seconds: (performance.now() - start) / 1000,
   };
+}
+
+/** The model folder's longest training caption (config.json), without loading its weights. */
+async function configuredMaxLength(modelDir: string): Promise<number | undefined> {
+  try {
+    const config = JSON.parse(await readFile(join(modelDir, CONFIG_FILE), 'utf8')) as {
+      maxCaptionLength?: unknown;
+    };
+    return typeof config.maxCaptionLength === 'number' ? config.maxCaptionLength : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Best caption of each vector, decoded in batches (training's dev metric uses this too). */
 export async function captionVectors(
   decoder: StepDecoder,
   vectors: Float32Array[],
-  vocabulary: Pick<Vocabulary, 'decode'>,
+  vocabulary: Pick<Vocabulary, 'decode' | 'tokens'>,
   options: DecodeOptions,
   onProgress?: (done: number) => void,
 ): Promise<string[]> {

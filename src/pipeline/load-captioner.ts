@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beamSearch } from '../decode/beam-search.js';
+import { defaultMaxLength } from '../decode/caption-rules.js';
 import { loadModel, type LoadedModel } from '../model/model-folder.js';
 import { openDecoder, type DecoderRuntime } from '../model/open-decoder.js';
 import type { StepDecoder } from '../model/step-decoder.js';
@@ -61,7 +62,7 @@ export async function loadCaptioner(options: LoadCaptionerOptions = {}): Promise
   }
   return new PipelineCaptioner(model, decoder, encoder, card, {
     lengthPenalty: options.lengthPenalty ?? model.config.decoding?.lengthPenalty ?? 0,
-    maxLength: model.config.maxCaptionLength,
+    maxLength: defaultMaxLength(model.config.maxCaptionLength),
   });
 }
 
@@ -138,6 +139,8 @@ class PipelineCaptioner implements Captioner {
       results: wanted,
       maxLength: options.maxLength ?? this.defaults.maxLength,
       lengthPenalty: this.defaults.lengthPenalty,
+      blockTrigrams: options.blockTrigrams ?? true,
+      badEndings: options.badEndings ?? true,
     });
     const t3 = performance.now();
     // A batch shares its time: each image is charged its share, so sums stay honest.

@@ -3,14 +3,19 @@ import { CaptionerError } from '../util/errors.js';
 
 export const DEFAULT_BEAM = 3;
 
+/** What a request asks for: beam and alternatives always; the decoding rules only when it turns one off or on. */
+export type CaptionParams = Required<Pick<CaptionOptions, 'beam' | 'alternatives'>> &
+  Pick<CaptionOptions, 'blockTrigrams' | 'badEndings'>;
+
 /**
- * `beam` and `alternatives` from the query string or form fields (strings). Asking only for more
- * alternatives widens the beam to fit; asking for both inconsistently is a 400.
+ * `beam`, `alternatives`, `blockTrigrams` and `badEndings` from the query string or form fields
+ * (strings). Asking only for more alternatives widens the beam to fit; asking for both inconsistently is
+ * a 400. The rules are on unless a request says `blockTrigrams=false` or `badEndings=false`.
  */
 export function parseCaptionParams(
-  raw: { beam?: unknown; alternatives?: unknown },
+  raw: { beam?: unknown; alternatives?: unknown; blockTrigrams?: unknown; badEndings?: unknown },
   maxBeam: number,
-): Required<Pick<CaptionOptions, 'beam' | 'alternatives'>> {
+): CaptionParams {
   const beamGiven = wholeNumber('beam', raw.beam, 1, maxBeam);
   const alternatives = wholeNumber('alternatives', raw.alternatives, 0, maxBeam - 1);
   const beam = beamGiven ?? Math.max(DEFAULT_BEAM, (alternatives ?? 0) + 1);
@@ -20,7 +25,12 @@ export function parseCaptionParams(
       `alternatives must be less than beam (beam ${beam} finds at most ${beam - 1} alternatives), got ${alternatives}.`,
     );
   }
-  return { beam, alternatives: alternatives ?? beam - 1 };
+  const params: CaptionParams = { beam, alternatives: alternatives ?? beam - 1 };
+  const blockTrigrams = flag('blockTrigrams', raw.blockTrigrams);
+  const badEndings = flag('badEndings', raw.badEndings);
+  if (blockTrigrams !== undefined) params.blockTrigrams = blockTrigrams;
+  if (badEndings !== undefined) params.badEndings = badEndings;
+  return params;
 }
 
 function wholeNumber(name: string, value: unknown, min: number, max: number): number | undefined {
@@ -34,4 +44,17 @@ function wholeNumber(name: string, value: unknown, min: number, max: number): nu
     );
   }
   return n;
+}
+
+const TRUE = new Set(['true', '1', 'yes', 'on']);
+const FALSE = new Set(['false', '0', 'no', 'off']);
+
+function flag(name: string, value: unknown): boolean | undefined {
+  if (Array.isArray(value)) value = value[value.length - 1];
+  if (value === undefined || value === '') return undefined;
+  if (typeof value === 'boolean') return value;
+  const text = String(value).trim().toLowerCase();
+  if (TRUE.has(text)) return true;
+  if (FALSE.has(text)) return false;
+  throw new CaptionerError('BAD_PARAM', `${name} must be true or false, got "${String(value)}".`);
 }

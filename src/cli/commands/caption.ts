@@ -14,6 +14,8 @@ interface CaptionFlags {
   jsonl?: boolean;
   model?: string;
   encoder?: string;
+  blockTrigrams: boolean;
+  badEndings: boolean;
 }
 
 type Outcome = { file: string } & (CaptionResult | { error: { code: string; message: string } });
@@ -27,6 +29,8 @@ export function registerCaption(program: Command): void {
     .argument('<paths...>', 'image files or folders')
     .option('--beam <k>', 'beam width (1 = greedy)', positiveInt('--beam'), 3)
     .option('--alternatives <n>', 'also print the n next-best captions', nonNegativeInt('--alternatives'))
+    .option('--no-block-trigrams', 'allow a caption to repeat a word trigram (blocked by default)')
+    .option('--no-bad-endings', 'allow a caption to end on a dangling word such as "a", "with", "in"')
     .option('--json', 'print one JSON array')
     .option('--jsonl', 'print one JSON object per image, as each is done')
     .option('--model <dir>', 'model folder (default: the bundled model)')
@@ -51,7 +55,12 @@ export function registerCaption(program: Command): void {
         try {
           for (let start = 0; start < files.length; start += CHUNK) {
             const chunk = files.slice(start, start + CHUNK);
-            const results = await captioner.captionMany(chunk, { beam: flags.beam, alternatives });
+            const results = await captioner.captionMany(chunk, {
+              beam: flags.beam,
+              alternatives,
+              blockTrigrams: flags.blockTrigrams !== false,
+              badEndings: flags.badEndings !== false,
+            });
             results.forEach((r, i) => {
               const file = displayPath(chunk[i]);
               const outcome: Outcome = 'error' in r ? { file, error: errorJson(r.error) } : { file, ...r };
