@@ -3,7 +3,12 @@ import { basename } from 'node:path';
 import { CaptionerError, errnoCode } from '../util/errors.js';
 import type { DataIssue } from './issues.js';
 
-export type CaptionFileFormat = 'flickr8k-token' | 'kaggle-csv';
+/**
+ * The caption file formats `captioner prepare` reads: Flickr8k's own two (this file), Karpathy's split
+ * JSON, COCO's captions JSON, and tables of your own (layouts/).
+ */
+export type CaptionFileFormat =
+  'flickr8k-token' | 'kaggle-csv' | 'karpathy-json' | 'coco-json' | 'csv' | 'tsv' | 'jsonl' | 'json';
 
 /** One raw caption as it stands in the file. */
 export interface CaptionEntry {
@@ -43,7 +48,7 @@ export async function readCaptionFile(path: string): Promise<CaptionFile> {
 
 export function parseCaptionText(text: string, path: string): CaptionFile {
   const body = text.replace(/^\uFEFF/, '');
-  const format = detectFormat(body);
+  const format = detectFlickr8kFormat(body);
   if (!format) {
     throw new CaptionerError(
       'DATA_FORMAT',
@@ -60,7 +65,8 @@ export function parseCaptionText(text: string, path: string): CaptionFile {
   return { path, format, ...parsed };
 }
 
-function detectFormat(text: string): CaptionFileFormat | undefined {
+/** Flickr8k's token format or Kaggle's `image,caption` CSV, told by the text; undefined for any other. */
+export function detectFlickr8kFormat(text: string): 'flickr8k-token' | 'kaggle-csv' | undefined {
   const lines = text.split(/\r?\n/).filter((l) => l.trim().length > 0);
   if (lines.length === 0) return undefined;
   if (/^\s*"?image"?\s*,\s*"?caption"?\s*$/i.test(lines[0])) return 'kaggle-csv';
@@ -127,14 +133,17 @@ function addEntry(
   else entries.push({ image, caption, line });
 }
 
-interface CsvRecord {
+export interface CsvRecord {
   fields: string[];
   line: number;
   error?: string;
 }
 
-/** RFC 4180 records: quoted fields may hold commas, doubled quotes and newlines. */
-function csvRecords(text: string): CsvRecord[] {
+/**
+ * RFC 4180 records: quoted fields may hold the delimiter, doubled quotes and newlines. `line` is where
+ * each record starts.
+ */
+export function csvRecords(text: string, delimiter = ','): CsvRecord[] {
   const records: CsvRecord[] = [];
   let fields: string[] = [];
   let field = '';
@@ -155,7 +164,7 @@ function csvRecords(text: string): CsvRecord[] {
     } else if (c === '"' && field.trim() === '') {
       quoted = true;
       field = '';
-    } else if (c === ',') {
+    } else if (c === delimiter) {
       fields.push(field);
       field = '';
     } else if (c === '\n' || c === '\r') {

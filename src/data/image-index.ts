@@ -1,0 +1,104 @@
+import { readdir, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, join, relative, sep } from 'node:path';
+import { CaptionerError, errnoCode } from '../util/errors.js';
+
+/** File names taken as photos in a caption file and in an image folder. */
+export const IMAGE_NAME = /\.(jpe?g|png|webp|gif|tiff?|avif|bmp)$/i;
+
+/**
+ * The photos under a folder, nested or not, by their path relative to it ('/'-separated): how the corpus
+ * names an image, so that two `IMG_0001.jpg` of two trips stay two photos.
+ */
+export class ImageIndex {
+  readonly dir: string;
+  private readonly paths: Set<string>;
+  private readonly byName = new Map<string, string[]>();
+
+  private constructor(dir: string, paths: string[]) {
+    this.dir = dir;
+    this.paths = new Set(paths);
+    for (const path of paths) {
+      const name = fileName(path);
+      const same = this.byName.get(name);
+      if (same) same.push(path);
+      else this.byName.set(name, [path]);
+    }
+  }
+
+  static async scan(dir: string): Promise<ImageIndex> {
+    const paths: string[] = [];
+    const seen = new Set<string>();
+    const walk = async (folder: string, prefix: string): Promise<void> => {
+      const real = await realpath(folder);
+      if (seen.has(real)) return; // a symlink loop
+      seen.add(real);
+      let entries;
+      try {
+        entries = await readdir(folder, { withFileTypes: true });
+      } catch (error) {
+        throw new CaptionerError(
+          'DATA_MISSING',
+          `cannot read the image folder ${folder}: ${errnoCode(error) ?? (error as Error).message}`,
+          { cause: error },
+        );
+      }
+      for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+        if (e.name.startsWith('.')) continue;
+        const path = join(folder, e.name);
+        let isDir = e.isDirectory();
+        let isFile = e.isFile();
+        if (e.isSymbolicLink()) {
+          const target = await stat(path).catch(() => undefined);
+          isDir = target?.isDirectory() ?? false;
+          isFile = target?.isFile() ?? false;
+        }
+        if (isDir) await walk(path, `${prefix}${e.name}/`);
+        else if (isFile && IMAGE_NAME.test(e.name)) paths.push(`${prefix}${e.name}`);
+      }
+    };
+    await walk(dir, '');
+    return new ImageIndex(dir, paths);
+  }
+
+  get size(): number {
+    return this.paths.size;
+  }
+
+  has(path: string): boolean {
+    return this.paths.has(path);
+  }
+
+  /**
+   * The photo a caption file means by `reference` (a file name, a relative path, or an absolute path
+   * under the folder): the exact path, else the longest tail of it that names a photo, else a file name
+   * that only one photo has. Undefined when there is none; an error message when several photos match.
+   */
+  resolve(reference: string): { image: string } | { missing: true } | { ambiguous: string[] } {
+    let path = normaliseImageReference(reference);
+    if (isAbsolute(reference)) {
+      const rel = relative(this.dir, reference);
+      if (!rel.startsWith('..') && !isAbsolute(rel)) path = rel.split(sep).join('/');
+    }
+    const parts = path.split('/').filter((p) => p !== '' && p !== '.');
+    for (let i = 0; i < parts.length; i++) {
+      const tail = parts.slice(i).join('/');
+      if (this.paths.has(tail)) return { image: tail };
+    }
+    const same = this.byName.get(parts[parts.length - 1] ?? '') ?? [];
+    if (same.length === 1) return { image: same[0] };
+    if (same.length > 1) return { ambiguous: same };
+    return { missing: true };
+  }
+}
+
+/** A caption file's image reference as a corpus name: '/'-separated, without a leading "./". */
+export function normaliseImageReference(reference: string): string {
+  return reference
+    .trim()
+    .replace(/\\/g, '/')
+    .replace(/^(\.\/)+/, '');
+}
+
+export function fileName(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
