@@ -59,7 +59,7 @@ export function parseCaptionText(text: string, path: string): CaptionFile {
   if (parsed.entries.length === 0) {
     throw new CaptionerError(
       'DATA_FORMAT',
-      `${path}: no caption could be read (${parsed.issues.length} bad lines)`,
+      `${path}: no caption could be read (${parsed.issues.length} bad lines${parsed.issues[0] ? `, the first: line ${parsed.issues[0].line}: ${parsed.issues[0].reason}` : ''})`,
     );
   }
   return { path, format, ...parsed };

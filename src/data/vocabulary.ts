@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { writeJsonAtomic } from '../util/atomic-write.js';
 import { CaptionerError } from '../util/errors.js';
+import { ELISION_MARK } from './clean.js';
 
 /** Special ids come first and are never words: they cannot leak into captions or scores. */
 export const PAD = 0;
@@ -59,7 +60,8 @@ export class Vocabulary {
 
   /**
    * Ids to text; specials are dropped, never printed. Cleaning split "dog's" into "dog s": the lone "s"
-   * is joined back ("dog's"), which is also how references tokenize for scoring ("dog 's").
+   * is joined back ("dog's"), which is also how references tokenize for scoring ("dog 's"); a French
+   * clitic ("lʼ", see ELISION_MARK) is joined to the next word ("l'été").
    */
   decode(ids: Iterable<number>): string {
     const words: string[] = [];
@@ -67,10 +69,13 @@ export class Vocabulary {
       if (id === END) break;
       if (id < SPECIAL_TOKENS.length || id >= this.tokens.length) continue;
       const word = this.tokens[id];
-      if (word === 's' && words.length > 0) words[words.length - 1] += "'s";
+      const last = words.length - 1;
+      if (word === 's' && last >= 0) words[last] += "'s";
+      else if (last >= 0 && words[last].endsWith(ELISION_MARK))
+        words[last] = words[last].slice(0, -1) + "'" + word;
       else words.push(word);
     }
-    return words.join(' ');
+    return words.map((w) => (w.endsWith(ELISION_MARK) ? w.slice(0, -1) + "'" : w)).join(' ');
   }
 
   /** Words seen at least `minCount` times, most frequent first, ties alphabetical: stable ids. */

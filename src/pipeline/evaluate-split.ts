@@ -5,7 +5,7 @@ import type { Split } from '../data/splits.js';
 import { beamSearch } from '../decode/beam-search.js';
 import { defaultMaxLength } from '../decode/caption-rules.js';
 import { resolveDecodeOptions, type DecodeOptions } from '../decode/options.js';
-import { loadReferences } from '../eval/references.js';
+import { loadSplitReferences } from '../eval/references.js';
 import { scoreCaptions, type CaptionScores } from '../eval/score.js';
 import type { StepDecoder } from '../model/step-decoder.js';
 import type { Vocabulary } from '../data/vocabulary.js';
@@ -54,7 +54,8 @@ export interface EvaluationDecoding {
 /** Captions every image of a split and scores the captions against its references. */
 export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluation> {
   const start = performance.now();
-  const references = await loadReferences(
+  // The references, and where the photos are, come from the corpus (prepare's rules for a data folder).
+  const { references, imagesDir: corpusImagesDir } = await loadSplitReferences(
     { dataDir: options.dataDir, workDir: options.workDir },
     options.split,
   );
@@ -101,7 +102,7 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
         decoder.dispose();
       }
     } else {
-      const imagesDir = options.dataDir && (await findImagesDir(options.dataDir));
+      const imagesDir = corpusImagesDir ?? (options.dataDir && (await findImagesDir(options.dataDir)));
       if (!imagesDir) throw new CaptionerError('DATA_MISSING', `no Images/ folder in ${options.dataDir}`);
       const captioner = await loadCaptioner({
         model: options.model,

@@ -29,6 +29,8 @@ export interface ComputeFeaturesOptions {
   batch?: number;
   /** Only the first `limit` images of the folder (benchmarks, tests). */
   limit?: number;
+  /** The images to encode, as paths relative to imagesDir (nested folders too), instead of its files. */
+  images?: string[];
   /** Progress bar on stderr (default: on). */
   progress?: boolean;
 }
@@ -82,7 +84,7 @@ export async function computeFeatures(options: ComputeFeaturesOptions): Promise<
   const batchSize = options.batch ?? 32;
   if (options.spatial && !encoder.spatialDims)
     throw new CaptionerError('ENCODER_NO_SPATIAL', `${encoder.identity.name} has no spatial map to store`);
-  const all = await listImages(options.imagesDir);
+  const all = options.images ? [...options.images].sort() : await listImages(options.imagesDir);
   const images = options.limit ? all.slice(0, options.limit) : all;
   if (images.length === 0)
     throw new CaptionerError(

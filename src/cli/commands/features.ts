@@ -1,15 +1,20 @@
 import type { Command } from 'commander';
-import { resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { CORPUS_FILE, loadCorpus } from '../../data/corpus.js';
+import { SPLITS } from '../../data/splits.js';
+import { CaptionerError } from '../../util/errors.js';
 import {
   computeFeatures,
   findImagesDir,
+  listImages,
   type ComputeFeaturesSummary,
 } from '../../vision/compute-features.js';
 import { loadEncoder } from '../../vision/encoder.js';
 import { positiveInt, runCommand } from '../run-command.js';
 
 interface FeaturesFlags {
-  data: string;
+  data?: string;
   out: string;
   encoder?: string;
   spatial?: boolean;
@@ -25,7 +30,10 @@ export function registerFeatures(program: Command): void {
     .description(
       'compute the encoder features of every image of a dataset into <workdir>/features/ (resumable)',
     )
-    .requiredOption('--data <dir>', 'dataset folder (its Images/ is used when present) or a folder of images')
+    .option(
+      '--data <dir>',
+      'dataset folder (its Images/ is used when present) or a folder of images (default: the photo folder of the corpus prepared in --out)',
+    )
     .requiredOption('--out <workdir>', 'work folder; the store goes to <workdir>/features/<encoder>/')
     .option('--encoder <name|path>', 'registry name (mobilenetv2-int8, resnet50-v1-12-int8) or an .onnx file')
     .option(
@@ -38,11 +46,12 @@ export function registerFeatures(program: Command): void {
     .option('--json', 'print one JSON object with the summary')
     .action(
       runCommand(async (flags: FeaturesFlags) => {
-        const imagesDir = await findImagesDir(flags.data);
+        const { imagesDir, images } = await imagesToEncode(flags.data, resolve(flags.out));
         const encoder = await loadEncoder(flags.encoder, { threads: flags.threads });
         try {
           const summary = await computeFeatures({
             imagesDir,
+            images,
             workDir: resolve(flags.out),
             encoder,
             spatial: flags.spatial,
@@ -58,6 +67,42 @@ export function registerFeatures(program: Command): void {
         }
       }),
     );
+}
+
+/**
+ * The photo folder and, where its own files are not all, the photos to encode. With a corpus in the work
+ * folder: its photo folder when --data is not given, and the corpus's photos in nested folders (Karpathy's
+ * COCO, your own albums) besides the folder's files.
+ */
+async function imagesToEncode(
+  data: string | undefined,
+  workDir: string,
+): Promise<{ imagesDir: string; images?: string[] }> {
+  const hasCorpus = (await stat(join(workDir, CORPUS_FILE)).catch(() => undefined))?.isFile() ?? false;
+  if (!hasCorpus && !data)
+    throw new CaptionerError(
+      'USAGE',
+      `give the photos with --data <dir>, or run \`captioner prepare --out ${workDir}\` first`,
+    );
+  const corpus = hasCorpus ? (await loadCorpus(workDir)).corpus : undefined;
+  const named = corpus ? SPLITS.flatMap((s) => corpus.splits[s].map((m) => m.image)) : [];
+  if (!data) {
+    if (!corpus?.source.imagesDir)
+      throw new CaptionerError(
+        'USAGE',
+        `the corpus in ${workDir} was prepared without photos (--no-images): give them with --data <dir>`,
+      );
+    return { imagesDir: corpus.source.imagesDir, images: named };
+  }
+  const imagesDir = await findImagesDir(data);
+  const nested = named.filter((image) => image.includes('/'));
+  if (nested.length === 0) return { imagesDir };
+  const found = await Promise.all(
+    nested.map(async (image) =>
+      (await stat(join(imagesDir, image)).catch(() => undefined))?.isFile() ? image : '',
+    ),
+  );
+  return { imagesDir, images: [...new Set([...(await listImages(imagesDir)), ...found.filter((f) => f)])] };
 }
 
 function jsonSummary(s: ComputeFeaturesSummary) {

@@ -1,7 +1,12 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import type { Split } from '../../data/splits.js';
-import { leaveOneOut, loadReferences, readCaptionsJson } from '../../eval/references.js';
+import {
+  leaveOneOut,
+  loadReferences,
+  matchCaptionedImages,
+  readCaptionsJson,
+} from '../../eval/references.js';
 import { formatScores, scoreCaptions } from '../../eval/score.js';
 import { CaptionerError } from '../../util/errors.js';
 import { positiveInt, runCommand, splitArg } from '../run-command.js';
@@ -22,7 +27,7 @@ export function registerScore(program: Command): void {
       'score a captions file against the reference captions (BLEU, ROUGE-L, CIDEr-D, as coco-caption)',
     )
     .option('--captions <file>', 'JSON array of {"image": "<name>.jpg", "caption": "..."}')
-    .option('--data <dir>', 'Flickr8k folder to read the references from')
+    .option('--data <dir>', 'data folder to read the references from (any layout prepare reads)')
     .option('--work <workdir>', 'or: work folder of `captioner prepare` (corpus.json)')
     .requiredOption('--split <split>', 'dev or test', splitArg)
     .option(
@@ -49,7 +54,7 @@ export function registerScore(program: Command): void {
           title = `${flags.split}: reference ${flags.human} scored against the other references`;
         } else {
           const path = resolve(flags.captions!);
-          candidates = await readCaptionsJson(path);
+          candidates = matchCaptionedImages(await readCaptionsJson(path), allReferences.keys());
           const foreign = [...candidates.keys()].filter((image) => !allReferences.has(image));
           if (foreign.length > 0) {
             throw new CaptionerError(

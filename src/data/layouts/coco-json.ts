@@ -15,8 +15,11 @@ export function isCocoCaptionsJson(json: unknown): boolean {
  * `captions_train2017.json`, `captions_val2014.json`, `captions_test.json`.
  */
 export function cocoSplitFromName(path: string): Split {
-  const name = basename(path).toLowerCase();
-  const found = (['train', 'val', 'test'] as const).filter((w) => new RegExp(`(^|[^a-z])${w}`).test(name));
+  const words = basename(path)
+    .toLowerCase()
+    .replace(/\.json$/, '')
+    .split(/[^a-z]+/);
+  const found = (['train', 'val', 'test'] as const).filter((w) => words.some((word) => word.includes(w)));
   if (found.length !== 1)
     throw new CaptionerError(
       'DATA_FORMAT',

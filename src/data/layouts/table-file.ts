@@ -96,6 +96,8 @@ export function parseTableText(
     else if (captions.length === 0) issues.push(at(`empty caption for ${image}`));
     else for (const caption of captions) entries.push({ ...where, image, caption });
   }
+  // Records that could not be read are found before the rows are: report all in line order.
+  issues.sort((a, b) => a.line - b.line);
   return { path, format, entries, issues };
 }
 
