@@ -3,6 +3,8 @@ import type { ParamLayout, ParamSpec } from './params.js';
 import type { StepDecoder } from './step-decoder.js';
 import type { StepGraphPart } from './step-graph.js';
 import type { Rng } from '../util/random.js';
+import type { Value } from '../graph/ir.js';
+import type { ModelScope } from './scope.js';
 
 /** Fields every architecture's configuration has; the rest is the architecture's own. */
 export interface ModelConfigBase {
@@ -34,6 +36,8 @@ export interface TrainBatch {
   features: Float32Array;
   /** One seed per row for its dropout masks, so a row's masks do not depend on how the batch is split. */
   rowSeeds: Uint32Array;
+  /** A weight per target (self-critical training's advantages); absent: every target weighs 1. */
+  weights?: Float32Array;
 }
 
 /**
@@ -58,4 +62,45 @@ export interface Architecture<C extends ModelConfigBase = ModelConfigBase> {
    * times faster than tfjs's wasm ones). Optional: without it the tfjs decoder serves.
    */
   stepGraph?(config: C, layout: ParamLayout, flat: Float32Array, prefix: string): StepGraphPart;
+}
+
+/** One tensor a decoder carries from step to step, rows × width floats. */
+export interface StateSpec {
+  name: string;
+  width: number;
+  /** Zeros before the first step, or computed by `start` from the image. */
+  init: 'zeros' | 'start';
+  /** Read by every step and never changed (e.g. the image projection). */
+  constant: boolean;
+}
+
+/**
+ * One decoder design, written once, forward only, in the graph IR. Training unrolls `step` over a
+ * caption and differentiates it; decoding builds `start` and one `step` + `head` as the graphs the
+ * captioner runs; ensembles put several into one graph. Nothing else knows an architecture's maths.
+ */
+export interface ArchitectureDefinition<C extends ModelConfigBase = ModelConfigBase> {
+  readonly name: string;
+  /** Default configuration for a vocabulary and an image-vector length. */
+  defaults(vocabSize: number, featureDim: number): C;
+  /** Checks a configuration read from disk; throws a CaptionerError naming what is wrong. */
+  validate(config: ModelConfigBase): C;
+  params(config: C): ParamSpec[];
+  /** Fresh weights into `flat` (laid out by `layout`). */
+  init(config: C, layout: ParamLayout, flat: Float32Array, rng: Rng): void;
+  states(config: C): StateSpec[];
+  /** The image's pooled features [rows, featureDim] → the states whose init is 'start'. */
+  start(m: ModelScope, config: C, features: Value): Record<string, Value>;
+  /**
+   * One step: the states and this step's input tokens [rows] → the next states and the vector the
+   * head reads.
+   */
+  step(
+    m: ModelScope,
+    config: C,
+    state: Record<string, Value>,
+    tokens: Value,
+  ): { state: Record<string, Value>; output: Value };
+  /** Step outputs [n, width] → next-word logits [n, vocabSize]. */
+  head(m: ModelScope, config: C, output: Value): Value;
 }

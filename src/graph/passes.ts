@@ -1,0 +1,100 @@
+import { Graph, type Attrs, type OutputSpecs, type Value } from './ir.js';
+import * as op from './ops.js';
+
+/**
+ * Graphs that rewrite what a model builds as it builds it. A model's code stays the plain one-step
+ * maths; these passes make the unrolled training graph and the decoding graph fast.
+ */
+
+/** How a value of an unrolled graph varies: not at all, per batch row, per time step and row, per step. */
+export type TimeTag = 'const' | 'row' | 'time' | 'step';
+
+/**
+ * A graph for a step function unrolled over `steps` time steps of `rows` rows, that hoists out of the
+ * loop whatever does not depend on the recurrent state. Inputs that hold every step at once
+ * ('time' values: the tokens, the dropout masks) are laid out time-major, [steps·rows, …]; an op whose
+ * inputs are all 'time', 'row' or 'const' is built once for all steps (the common-subexpression table
+ * returns it on later steps), so the embedding lookup and the LSTM's input product run as one big
+ * product instead of `steps` small ones. An op that meets the state reads step t's rows of a 'time'
+ * input through a Slice, and autodiff joins the slices' gradients back with one Concat.
+ */
+export class UnrolledGraph extends Graph {
+  private readonly tags = new Map<number, TimeTag>();
+  /** The step being traced; -1 outside the loop (no tagging). */
+  step = -1;
+  private slicing = false;
+
+  constructor(
+    name: string,
+    readonly rows: number,
+    readonly steps: number,
+  ) {
+    super(name);
+  }
+
+  tag(v: Value, tag: TimeTag): Value {
+    this.tags.set(v.id, tag);
+    return v;
+  }
+
+  tagOf(v: Value): TimeTag {
+    return this.tags.get(v.id) ?? 'const';
+  }
+
+  /** Rows t·rows … (t+1)·rows of a 'time' value: its part for the current step. */
+  atStep(v: Value): Value {
+    if (this.tagOf(v) !== 'time') return v;
+    if (this.step < 0) throw new Error('unrolled graph: a per-step slice outside the loop');
+    this.slicing = true;
+    try {
+      const part = op.slice(this, v, 0, this.step * this.rows, (this.step + 1) * this.rows);
+      return this.tag(part, 'step');
+    } finally {
+      this.slicing = false;
+    }
+  }
+
+  override node(type: string, inputs: readonly Value[], attrs: Attrs, outputs: OutputSpecs, hint?: string): Value[] {
+    if (this.slicing || this.step < 0) return super.node(type, inputs, attrs, outputs, hint);
+    const tags = new Set(inputs.map((v) => this.tagOf(v)));
+    let result: TimeTag = 'const';
+    let adapted = inputs;
+    if (tags.has('step') || (tags.has('time') && tags.has('row'))) {
+      result = 'step';
+      adapted = inputs.map((v) => this.atStep(v));
+      if (typeof outputs !== 'function' && adapted.some((v, i) => v !== inputs[i]))
+        throw new Error(`unrolled graph: ${type} needs its output shapes inferred to take a step's slice`);
+    } else if (tags.has('time')) result = 'time';
+    else if (tags.has('row')) result = 'row';
+    const outs = super.node(type, adapted, attrs, outputs, hint);
+    for (const o of outs) this.tag(o, result);
+    return outs;
+  }
+}
+
+/**
+ * A graph for inference with constant weights: MatMul(Gather(table, ids), W) with a constant table and
+ * W is built as Gather(MatMul(table, W), ids), which onnxruntime folds into one constant table when it
+ * loads the graph. A decoding step of the merge model then starts with a row lookup instead of an
+ * embedding lookup and a product (the embedding is "folded into the LSTM input kernel").
+ */
+export class InferenceGraph extends Graph {
+  override node(type: string, inputs: readonly Value[], attrs: Attrs, outputs: OutputSpecs, hint?: string): Value[] {
+    if (type === 'MatMul') {
+      const [a, b] = inputs;
+      const lookup = a.producer;
+      if (
+        lookup?.op === 'Gather' &&
+        lookup.attrs.axis === 0 &&
+        lookup.inputs[0].data &&
+        b.data &&
+        b.shape.length === 2 &&
+        lookup.inputs[0].shape.length === 2
+      ) {
+        const table = op.matMul(this, lookup.inputs[0], b);
+        return [op.gather(this, table, lookup.inputs[1], 0)];
+      }
+    }
+    return super.node(type, inputs, attrs, outputs, hint);
+  }
+}
