@@ -314,8 +314,8 @@ async function assignSplits(
   const hashed = (ratio: SplitRatio | undefined, sizes: SplitSizes | undefined) => {
     const { splitOf } = hashSplit(images, { ratio, sizes });
     const description = sizes
-      ? `from a hash of each image's name (SHA-256): ${sizes.join('/')} images`
-      : `from a hash of each image's name (SHA-256): ratio ${(ratio ?? DEFAULT_SPLIT_RATIO).map((r) => +r.toFixed(4)).join('/')}`;
+      ? `from a hash of each image's file name (SHA-256): ${sizes.join('/')} images`
+      : `from a hash of each image's file name (SHA-256): ratio ${(ratio ?? DEFAULT_SPLIT_RATIO).map((r) => +r.toFixed(4)).join('/')}`;
     return {
       owner: ordered(images, splitOf),
       split: {

@@ -24,7 +24,7 @@ export interface HashSplit {
 }
 
 /**
- * A deterministic split from each name's hash. With a ratio, an image goes to train when its hash is
+ * A deterministic split from the hash of each image's file name (without its folder). With a ratio, an image goes to train when its hash is
  * below the train share, to dev when below train + dev, else to test: adding or removing images never
  * moves another. So that a small set still gets every part, a part with a share but no image takes the
  * image of the largest part whose hash is nearest to it. With sizes, the images with the highest hashes
@@ -34,7 +34,9 @@ export function hashSplit(
   images: readonly string[],
   how: { ratio?: SplitRatio; sizes?: SplitSizes },
 ): HashSplit {
-  const units = new Map(images.map((image) => [image, hashUnit(image)]));
+  // The file name alone: an image keeps its split when the photos move to other folders, or when the
+  // caption file names them by another path.
+  const units = new Map(images.map((image) => [image, hashUnit(image.slice(image.lastIndexOf('/') + 1))]));
   const splitOf = new Map<string, Split>();
   const unused: string[] = [];
   if (how.sizes) {

@@ -70,8 +70,9 @@ export class ImageIndex {
 
   /**
    * The photo a caption file means by `reference` (a file name, a relative path, or an absolute path
-   * under the folder): the exact path, else the longest tail of it that names a photo, else a file name
-   * that only one photo has. Undefined when there is none; an error message when several photos match.
+   * under the folder): the exact path, else the longest tail of it that names a photo, else the one
+   * photo whose path ends with it, else the one photo of that file name; missing, or ambiguous with the
+   * photos it could be.
    */
   resolve(reference: string): { image: string } | { missing: true } | { ambiguous: string[] } {
     let path = normaliseImageReference(reference);
@@ -85,8 +86,11 @@ export class ImageIndex {
       if (this.paths.has(tail)) return { image: tail };
     }
     const same = this.byName.get(parts[parts.length - 1] ?? '') ?? [];
-    if (same.length === 1) return { image: same[0] };
-    if (same.length > 1) return { ambiguous: same };
+    // A path from a folder above ours or below it: the photos whose path ends with it, else its name.
+    const below = parts.length > 1 ? same.filter((p) => p.endsWith(`/${parts.join('/')}`)) : same;
+    const candidates = below.length > 0 ? below : same;
+    if (candidates.length === 1) return { image: candidates[0] };
+    if (candidates.length > 1) return { ambiguous: candidates };
     return { missing: true };
   }
 }
