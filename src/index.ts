@@ -28,6 +28,15 @@ export type { VocabularyJson } from './data/vocabulary.js';
 export { prepareCorpus, saveCorpus, loadCorpus } from './data/corpus.js';
 export type { CorpusImage, CorpusJson, CorpusStats, PrepareOptions, PreparedCorpus } from './data/corpus.js';
 export { readSplitFile, SPLITS } from './data/splits.js';
+export type { CorpusSplitMethod } from './data/corpus.js';
+export { readCaptionSource, findCaptionFiles } from './data/layouts/read-captions.js';
+export type { CaptionReadOptions } from './data/layouts/read-captions.js';
+export type { CaptionSource, SourceCaption } from './data/caption-source.js';
+export type { RestvalChoice } from './data/layouts/karpathy-json.js';
+export type { TableColumns } from './data/layouts/table-file.js';
+export { hashSplit, parseSplitRatio, parseSplitSizes, DEFAULT_SPLIT_RATIO } from './data/hash-split.js';
+export type { SplitRatio, SplitSizes } from './data/hash-split.js';
+export { flickr8kOfficialSplit, looksLikeFlickr8k } from './data/flickr8k-splits.js';
 export type { Split } from './data/splits.js';
 export type { DataIssue } from './data/issues.js';
 
