@@ -1,18 +1,21 @@
 /**
- * npm run bench:train [-- --threads 2 --steps 30 --batch 64 --work <dir> --json]
- * Trains the merge model for a fixed number of steps on Flickr8k (real pooled features when the work
- * folder has them, else synthetic ones of the same size) and reports target tokens per second and
- * where the time goes. With --json the last line is one JSON object.
+ * npm run bench:train [-- --threads 2 --steps 30 --batch 64 --work <dir> --arch merge --skip-pytorch --json]
+ * Trains a decoder for a fixed number of steps on Flickr8k (real pooled features when the work folder
+ * has them, else synthetic ones of the same size) and reports target tokens per second, where the time
+ * goes and peak memory. When PyTorch is installed (Debian's python3-torch), the same merge model in
+ * PyTorch (bench/pytorch_merge.py) is measured right after, in the same run, and the ratio printed.
+ * With --json the last line is one JSON object.
  */
+import { spawnSync } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadCorpus, prepareCorpus, saveCorpus } from '../src/data/corpus.js';
 import { getArchitecture } from '../src/model/architectures.js';
 import { ParamLayout } from '../src/model/params.js';
-import { initTf } from '../src/model/tf-backend.js';
 import { makeBatch, planEpoch, rowSeeds, type CaptionItem } from '../src/train/batches.js';
-import { createEngine } from '../src/train/engine.js';
+import { TrainingEngine } from '../src/train/engine.js';
 import { cacheDir, sharedDir } from '../src/util/paths.js';
 import { hashInts, Rng } from '../src/util/random.js';
 import { readPooledFeatures } from '../src/vision/feature-store.js';
@@ -24,6 +27,8 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '3' },
     batch: { type: 'string', default: '64' },
     work: { type: 'string', default: process.env.CAPTIONER_WORK },
+    arch: { type: 'string', default: 'merge' },
+    'skip-pytorch': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
@@ -69,15 +74,23 @@ const items: CaptionItem[] = corpus.splits.train.flatMap((m, i) =>
   m.tokens.map((tokens) => ({ image: i, tokens })),
 );
 
-const backend = await initTf();
-const arch = getArchitecture('merge');
+const arch = getArchitecture(args.arch);
 const config = arch.defaults(vocabulary.size, featureDim);
 const layout = new ParamLayout(arch.params(config));
-const engine = await createEngine(config, threads);
+const engine = new TrainingEngine(arch, config, layout, { rows: batchSize, threads });
 arch.init(config, layout, engine.params, new Rng(hashInts(1, 0x1417)));
 const plan = planEpoch(items, batchSize, 1, 0);
 
-const time = { batch: 0, gradients: 0, update: 0, other: 0 };
+// The graphs of every caption length the timed steps meet are built first: that is a one-off cost
+// per run (reported apart), not a cost per step.
+const buildStarted = performance.now();
+for (let step = 0; step < warmup + steps; step++) {
+  const items = plan[step % plan.length];
+  await engine.loss(makeBatch(items, table, featureDim, new Uint32Array(items.length)));
+}
+const buildSeconds = (performance.now() - buildStarted) / 1000;
+
+const time = { batch: 0, inputs: 0, graph: 0, update: 0 };
 let tokens = 0;
 let lossSum = 0;
 let started = 0;
@@ -89,51 +102,82 @@ for (let step = 0; step < warmup + steps; step++) {
     tokens = lossSum = 0;
     for (const k of Object.keys(time) as (keyof typeof time)[]) time[k] = 0;
   }
-  let t = performance.now();
-  const lap = (k: keyof typeof time) => {
-    const now = performance.now();
-    time[k] += now - t;
-    t = now;
-  };
+  const t = performance.now();
   const items = plan[step % plan.length];
   const batch = makeBatch(items, table, featureDim, rowSeeds(1, 0, step, items.length));
-  lap('batch');
+  time.batch += performance.now() - t;
   const r = await engine.step(batch, { learningRate: 1e-3, clipNorm: 5 });
-  time.gradients += r.ms.gradients;
+  time.inputs += r.ms.inputs;
+  time.graph += r.ms.graph;
   time.update += r.ms.update;
-  lap('other'); // main-thread overhead around the step (messages, batch split)
-  time.other -= r.ms.gradients + r.ms.update;
   tokens += r.tokens;
   lossSum += r.lossSum;
 }
 const ms = performance.now() - started;
 const cpu = process.cpuUsage(cpuStart); // every thread of the process
 await engine.close();
+
+/** The same merge model in PyTorch, in a child process, if this machine has it. */
+function pytorchReference(): { tokensPerSecond: number; threads: number } | undefined {
+  if (args['skip-pytorch'] || args.arch !== 'merge') return undefined;
+  const script = fileURLToPath(new URL('./pytorch_merge.py', import.meta.url));
+  const env = { ...process.env };
+  // Some machines set these for old OpenBLAS builds; they slow a current one down (see README).
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  let best: { tokensPerSecond: number; threads: number } | undefined;
+  for (const t of [1, 2]) {
+    for (const python of ['/usr/bin/python3', 'python3']) {
+      const run = spawnSync(python, [script, String(t), String(steps)], { env, encoding: 'utf8' });
+      if (run.status !== 0) continue;
+      const line = run.stdout.trim().split('\n').pop()!;
+      const r = JSON.parse(line) as { tokensPerSecond: number };
+      if (!best || r.tokensPerSecond > best.tokensPerSecond) best = { tokensPerSecond: r.tokensPerSecond, threads: t };
+      break;
+    }
+  }
+  return best;
+}
+
 const result = {
+  arch: args.arch,
   tokensPerSecond: Math.round((tokens / ms) * 1000),
   msPerStep: +(ms / steps).toFixed(1),
   tokensPerStep: Math.round(tokens / steps),
   steps,
   batch: batchSize,
   threads,
-  backend,
+  runtime: 'onnxruntime',
   vocabSize: vocabulary.size,
   features: featureSource,
   loss: +(lossSum / tokens).toFixed(4),
+  graphBuildSeconds: +buildSeconds.toFixed(1),
   // CPU time of all threads per step: what the step costs when the cores are shared.
   cpuMsPerStep: +((cpu.user + cpu.system) / 1000 / steps).toFixed(1),
+  peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
   loadAverage: loadavg().map((l) => +l.toFixed(2)),
   breakdownMsPerStep: Object.fromEntries(Object.entries(time).map(([k, v]) => [k, +(v / steps).toFixed(1)])),
+  pytorch: undefined as undefined | { tokensPerSecond: number; threads: number },
+  vsPytorch: undefined as undefined | number,
 };
 say(
-  `${result.tokensPerSecond} target tokens/s, ${result.msPerStep} ms/step (${result.tokensPerStep} tokens/step, batch ${batchSize}, ${threads} thread(s), ${backend}, vocabulary ${vocabulary.size}, ${featureSource} features)`,
+  `${result.tokensPerSecond} target tokens/s, ${result.msPerStep} ms/step (${result.tokensPerStep} tokens/step, ${args.arch}, batch ${batchSize}, ${threads} thread(s), vocabulary ${vocabulary.size}, ${featureSource} features)`,
 );
 say(
   `per step: ${Object.entries(result.breakdownMsPerStep)
     .map(([k, v]) => `${k} ${v} ms`)
     .join(
       ', ',
-    )} (gradients: forward and backward, rows split across threads; update: gradient sum, clipping and Adam, weights split across threads)`,
+    )} (batch: making the batch; inputs: padding and dropout masks; graph: forward, loss and backward in onnxruntime; update: Adam)`,
 );
-say(`CPU ${result.cpuMsPerStep} ms/step over all threads; load average ${result.loadAverage.join(', ')}`);
+say(
+  `graphs built and loaded in ${result.graphBuildSeconds} s (once per caption length); CPU ${result.cpuMsPerStep} ms/step over all threads; peak RSS ${result.peakRssMB} MB; load average ${result.loadAverage.join(', ')}`,
+);
+result.pytorch = pytorchReference();
+if (result.pytorch) {
+  result.vsPytorch = +(result.tokensPerSecond / result.pytorch.tokensPerSecond).toFixed(2);
+  say(
+    `PyTorch (same model, batch 64, ${result.pytorch.threads} thread(s), measured just now): ${Math.round(result.pytorch.tokensPerSecond)} tokens/s; captioner is ${result.vsPytorch}× that`,
+  );
+} else if (args.arch === 'merge' && !args['skip-pytorch']) say('PyTorch is not installed here: no reference measured');
 if (args.json) process.stdout.write(JSON.stringify(result) + '\n');

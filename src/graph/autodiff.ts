@@ -74,7 +74,7 @@ export function gradients(g: Graph, loss: Value, wrt: readonly Value[]): Value[]
 }
 
 /** Operators through which no gradient flows (integer and boolean results, shapes). */
-const NO_GRADIENT = new Set(['Shape', 'Greater', 'Cast', 'ConstantOfShape']);
+const NO_GRADIENT = new Set(['Shape', 'Size', 'Range', 'Greater', 'Cast', 'ConstantOfShape']);
 
 /** One gradient from an input's shares; see Contribution for why shares are grouped by kind. */
 function combine(g: Graph, x: Value, list: Contribution[]): Value | undefined {

@@ -24,13 +24,6 @@ export function unbroadcast(g: Graph, grad: Value, shape: readonly (number | str
   return out;
 }
 
-/** `grad` reshaped to the shape of `x` (which may hold symbols). */
-function reshapeLike(g: Graph, grad: Value, x: Value): Value {
-  if (x.shape.every((d) => typeof d === 'number')) return op.reshape(g, grad, x.shape);
-  const shape = g.node('Shape', [x], {}, [{ dtype: 'int64', shape: [x.shape.length] }])[0];
-  return g.node('Reshape', [grad, shape], {}, [{ dtype: grad.dtype, shape: x.shape }])[0];
-}
-
 /** The static int64 values of a constant input (axes, bounds, sizes). */
 function constInts(v: Value, what: string): number[] {
   if (!(v.data instanceof BigInt64Array)) throw new Error(`autodiff: ${what} must be a constant`);
@@ -129,8 +122,8 @@ export const GRADIENT_RULES: Record<string, GradientRule> = {
     const width = data.shape[1] as number;
     const rows = grad!.shape.length === 2 ? grad! : op.reshape(g, grad!, [-1, width]);
     const flatIndices = indices.shape.length === 1 ? indices : op.reshape(g, indices, [-1]);
-    const at = op.expandAs(g, op.unsqueeze(g, flatIndices, 1), rows);
-    return [op.scatterElementsAdd(g, op.zerosLike(g, data), at, rows, 0)];
+    const at = op.unsqueeze(g, op.cast(g, flatIndices, 'int64'), 1); // [n, 1]
+    return [op.scatterRowsAdd(g, op.zerosLike(g, data), at, rows)];
   },
 
   Concat: (g, node, [grad]) => {
@@ -151,9 +144,9 @@ export const GRADIENT_RULES: Record<string, GradientRule> = {
     const [axis] = constInts(axes, 'Slice axes');
     return [{ kind: 'slice', axis, start, end, value: grad! }];
   },
-  Reshape: (g, node, [grad]) => [reshapeLike(g, grad!, node.inputs[0])],
-  Unsqueeze: (g, node, [grad]) => [reshapeLike(g, grad!, node.inputs[0])],
-  Squeeze: (g, node, [grad]) => [reshapeLike(g, grad!, node.inputs[0])],
+  Reshape: (g, node, [grad]) => [op.reshapeAs(g, grad!, node.inputs[0])],
+  Unsqueeze: (g, node, [grad]) => [op.reshapeAs(g, grad!, node.inputs[0])],
+  Squeeze: (g, node, [grad]) => [op.reshapeAs(g, grad!, node.inputs[0])],
   Transpose: (g, node, [grad]) => {
     const perm = node.attrs.perm as number[];
     const inverse = perm.map((_, i) => perm.indexOf(i));
@@ -175,16 +168,21 @@ export const GRADIENT_RULES: Record<string, GradientRule> = {
     return [op.mul(g, op.mul(g, x, op.scalar(g, 2)), spread(g, node, grad!))];
   },
 
-  // (softmax − ((1−ε)·onehot + ε/V)) · w · g, per row; no gradient to targets, weights or ε.
+  // (softmax − ε/V − (1−ε)·onehot(target)) · w · g per row; no gradient to targets, weights or ε.
   SoftmaxCrossEntropy: (g, node, [grad]) => {
     const [logits, targets, weights, epsilon] = node.inputs;
     const classes = logits.shape[1] as number;
-    const scale = op.unsqueeze(g, op.mul(g, weights, grad!), 1); // [N, 1]
-    const smooth = op.mul(g, epsilon, op.scalar(g, 1 / classes));
-    const spreadPart = op.mul(g, op.sub(g, op.softmax(g, logits), smooth), scale);
-    const onTarget = op.neg(g, op.mul(g, op.sub(g, op.scalar(g, 1), epsilon), scale)); // [N, 1]
-    const at = op.unsqueeze(g, targets, 1);
-    return [op.scatterElementsAdd(g, spreadPart, at, onTarget, 1)];
+    const scale = op.mul(g, weights, grad!); // [N]
+    const smooth = op.mul(g, epsilon, op.scalar(g, 1 / classes)); // ε/V
+    const spread = op.mul(g, op.sub(g, op.softmax(g, logits), smooth), op.unsqueeze(g, scale, 1)); // [N, V]
+    // −(1−ε)·w·g at each row's target: one scatter into the flat [N·V] view (a one-hot [N, V] costs more).
+    const rows = g.node('Range', [op.scalar(g, 0, 'int64'), op.size(g, targets), op.scalar(g, 1, 'int64')], {}, [
+      { dtype: 'int64', shape: targets.shape },
+    ])[0];
+    const at = op.add(g, op.mul(g, rows, op.scalar(g, classes, 'int64')), op.cast(g, targets, 'int64'));
+    const onTarget = op.neg(g, op.mul(g, op.sub(g, op.scalar(g, 1), epsilon), scale)); // [N]
+    const flat = op.scatterRowsAdd(g, op.reshape(g, spread, [-1]), op.unsqueeze(g, at, 1), onTarget);
+    return [op.reshapeAs(g, flat, logits)];
   },
 };
 

@@ -97,13 +97,22 @@ export class Graph {
     return [...outs];
   }
 
-  /** Marks values as graph outputs under the given names (an Identity node renames when needed). */
+  /**
+   * Marks a value as a graph output under `name`. A value computed by a node and not yet an output is
+   * renamed (an Identity would copy it on every run); others get an Identity node.
+   */
   output(value: Value, name?: string): Value {
+    if (name !== undefined && name !== value.name && this.names.has(name))
+      throw new Error(`graph: the output name ${name} is taken`);
+    if (name !== undefined && name !== value.name && value.producer && !this.outputs.includes(value)) {
+      this.names.delete(value.name);
+      this.names.add(name);
+      (value as { name: string }).name = name;
+    }
     if (name === undefined || name === value.name) {
       this.outputs.push(value);
       return value;
     }
-    if (this.names.has(name)) throw new Error(`graph: the output name ${name} is taken`);
     const node: Node = { op: 'Identity', inputs: [value], outputs: [], attrs: {} };
     const out: Value = { id: this.nextId++, name, dtype: value.dtype, shape: value.shape, producer: node };
     this.names.add(name);

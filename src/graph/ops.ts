@@ -132,6 +132,19 @@ export function scatterElementsAdd(g: Graph, data: Value, indices: Value, update
   return g.node('ScatterElements', [data, indices, updates], { axis: a, reduction: 'add' }, sameAsFirst)[0];
 }
 
+/**
+ * `data` with rows `updates[i]` added at row `rowIds[i]` (int64 [n, 1]) of its first axis: a
+ * row-wise scatter-add, the gradient of a row lookup (a row picked twice adds up).
+ */
+export function scatterRowsAdd(g: Graph, data: Value, rowIds: Value, updates: Value): Value {
+  return g.node('ScatterND', [data, rowIds, updates], { reduction: 'add' }, sameAsFirst)[0];
+}
+
+/** The number of elements of x, an int64 scalar. */
+export function size(g: Graph, x: Value): Value {
+  return g.node('Size', [x], {}, [{ dtype: 'int64', shape: [] }])[0];
+}
+
 export function concat(g: Graph, xs: readonly Value[], axis: number): Value {
   if (xs.length === 1) return xs[0];
   const a = axisOf(xs[0].shape.length, axis);
@@ -172,6 +185,13 @@ export function slice(g: Graph, x: Value, axis: number, start: number, end: numb
   })[0];
 }
 
+/** `x` reshaped to the shape of `like` (which may hold symbols: then read at run time). */
+export function reshapeAs(g: Graph, x: Value, like: Value): Value {
+  if (like.shape.every((d) => typeof d === 'number')) return reshape(g, x, like.shape);
+  const shape = g.node('Shape', [like], {}, [{ dtype: 'int64', shape: [like.shape.length] }])[0];
+  return g.node('Reshape', [x, shape], {}, [{ dtype: x.dtype, shape: like.shape }])[0];
+}
+
 /** Reshape to `shape`; one entry may be -1, and a symbol entry copies that input dimension by name. */
 export function reshape(g: Graph, x: Value, shape: readonly Dim[]): Value {
   const spec: number[] = [];
@@ -199,8 +219,9 @@ export function reshape(g: Graph, x: Value, shape: readonly Dim[]): Value {
     const staticIn = x.shape.filter((d) => typeof d === 'number').reduce<number>((a, d) => a * (d as number), 1);
     const symbolsIn = x.shape.filter((d) => typeof d === 'string');
     const symbolsOut = shape.filter((d) => typeof d === 'string');
-    if (symbolsIn.length !== symbolsOut.length) fail('Reshape', 'cannot infer -1 across symbolic dimensions');
-    out[inferred] = staticIn / known;
+    // Across symbols the size is known only at run time: name it by how it was made.
+    out[inferred] =
+      symbolsIn.length === symbolsOut.length ? staticIn / known : `(${x.shape.join('·')})/${known}`;
   }
   return g.node('Reshape', [x, ints(g, spec)], {}, [{ dtype: x.dtype, shape: out }])[0];
 }

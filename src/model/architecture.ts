@@ -1,7 +1,4 @@
-import type { tf } from './tf-backend.js';
 import type { ParamLayout, ParamSpec } from './params.js';
-import type { StepDecoder } from './step-decoder.js';
-import type { StepGraphPart } from './step-graph.js';
 import type { Rng } from '../util/random.js';
 import type { Value } from '../graph/ir.js';
 import type { ModelScope } from './scope.js';
@@ -40,30 +37,6 @@ export interface TrainBatch {
   weights?: Float32Array;
 }
 
-/**
- * One decoder design. The training loop and decoding only ever see this interface, so a new
- * architecture (e.g. attention over the spatial map) is one more implementation, registered by name.
- */
-export interface Architecture<C extends ModelConfigBase = ModelConfigBase> {
-  readonly name: string;
-  /** Default configuration for a vocabulary and an image-vector length. */
-  defaults(vocabSize: number, featureDim: number): C;
-  /** Checks a configuration read from disk; throws a CaptionerError naming what is wrong. */
-  validate(config: ModelConfigBase): C;
-  params(config: C): ParamSpec[];
-  /** Fresh weights into `flat` (laid out by `layout`). */
-  init(config: C, layout: ParamLayout, flat: Float32Array, rng: Rng): void;
-  /** Summed cross-entropy over the batch's target tokens, differentiable in `params`. */
-  lossSum(config: C, params: Record<string, tf.Tensor>, batch: TrainBatch, training: boolean): tf.Scalar;
-  /** Step-wise inference over a copy of the weights, on the tfjs backend. */
-  stepDecoder(config: C, layout: ParamLayout, flat: Float32Array): StepDecoder;
-  /**
-   * The same inference as ONNX graphs, names under `prefix`, for onnxruntime (native kernels, several
-   * times faster than tfjs's wasm ones). Optional: without it the tfjs decoder serves.
-   */
-  stepGraph?(config: C, layout: ParamLayout, flat: Float32Array, prefix: string): StepGraphPart;
-}
-
 /** One tensor a decoder carries from step to step, rows × width floats. */
 export interface StateSpec {
   name: string;
@@ -79,7 +52,7 @@ export interface StateSpec {
  * caption and differentiates it; decoding builds `start` and one `step` + `head` as the graphs the
  * captioner runs; ensembles put several into one graph. Nothing else knows an architecture's maths.
  */
-export interface ArchitectureDefinition<C extends ModelConfigBase = ModelConfigBase> {
+export interface Architecture<C extends ModelConfigBase = ModelConfigBase> {
   readonly name: string;
   /** Default configuration for a vocabulary and an image-vector length. */
   defaults(vocabSize: number, featureDim: number): C;

@@ -1,6 +1,6 @@
 import { CaptionerError } from '../util/errors.js';
 import type { Architecture, ModelConfigBase } from './architecture.js';
-import { mergeArchitecture } from './merge.js';
+import { mergeArchitecture } from './arch/merge.js';
 
 /** Every decoder design by name; a new one is registered here and nowhere else. */
 const ARCHITECTURES: Record<string, Architecture> = {

@@ -2,7 +2,7 @@ import type { Graph, Value } from '../graph/ir.js';
 import { exportOnnx } from '../graph/onnx-export.js';
 import * as op from '../graph/ops.js';
 import { InferenceGraph } from '../graph/passes.js';
-import type { ArchitectureDefinition, ModelConfigBase, StateSpec } from './architecture.js';
+import type { Architecture, ModelConfigBase, StateSpec } from './architecture.js';
 import type { ParamLayout } from './params.js';
 import type { ModelScope } from './scope.js';
 
@@ -15,7 +15,7 @@ export const NEXT = '.next';
 
 /** The weights of one model, as training holds them or a model folder gives them. */
 export interface DecoderWeights {
-  architecture: ArchitectureDefinition;
+  architecture: Architecture;
   config: ModelConfigBase;
   layout: ParamLayout;
   params: Float32Array;

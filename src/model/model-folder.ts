@@ -9,9 +9,6 @@ import { getArchitecture } from './architectures.js';
 import { ParamLayout } from './params.js';
 import { decodeSafetensors, encodeSafetensors, type StoredDtype } from './safetensors.js';
 import type { EncoderIdentity } from '../vision/encoder-identity.js';
-import { EnsembleStepDecoder } from './ensemble.js';
-import type { StepDecoder } from './step-decoder.js';
-import { initTf } from './tf-backend.js';
 
 /** The image encoder a model was trained on: the feature store's identity, recorded with the weights. */
 export type ModelEncoderIdentity = EncoderIdentity;
@@ -95,8 +92,6 @@ export interface LoadedModel {
   vocabulary: Vocabulary;
   layout: ParamLayout;
   params: Float32Array;
-  /** A step decoder over these weights (on the tfjs backend; call dispose when done). */
-  decoder(): StepDecoder;
 }
 
 /** Reads a model folder and checks that config, vocabulary and weights fit together. */
@@ -148,16 +143,7 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   const extra = [...file.tensors.keys()].filter((n) => !layout.has(n));
   if (extra.length)
     fail(`${weightsFile} has tensors the ${model.arch} model does not use: ${extra.join(', ')}`);
-  await initTf();
-  return {
-    dir,
-    config,
-    architecture,
-    vocabulary,
-    layout,
-    params,
-    decoder: () => architecture.stepDecoder(model, layout, params),
-  };
+  return { dir, config, architecture, vocabulary, layout, params };
 }
 
 /**
@@ -206,7 +192,6 @@ async function loadEnsemble(
     dir,
     config: { ...first.config, ...config, model: first.config.model, encoder: first.config.encoder },
     members,
-    decoder: () => new EnsembleStepDecoder(members.map((m) => m.decoder())),
   };
 }
 

@@ -4,7 +4,7 @@ import { decodeSafetensors, encodeSafetensors } from '../model/safetensors.js';
 import type { ParamLayout } from '../model/params.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { CaptionerError, errnoCode } from '../util/errors.js';
-import type { AdamState } from './optimizer.js';
+import type { AdamState } from './adam.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 

@@ -1,13 +1,9 @@
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import type { ModelConfigBase, TrainBatch } from '../model/architecture.js';
-import { getArchitecture } from '../model/architectures.js';
-import { ParamLayout } from '../model/params.js';
-import { initTf } from '../model/tf-backend.js';
-import { splitBatch } from './batches.js';
-import { computeGradients, computeLoss, type BatchResult } from './gradients.js';
-import { clipFactor, FlatAdam, scaleAndClip, type AdamState } from './optimizer.js';
+import type { Architecture, ModelConfigBase, TrainBatch } from '../model/architecture.js';
+import type { ParamLayout } from '../model/params.js';
+import { Session, floats, type Tensor } from '../runtime/onnx.js';
+import { FlatAdam, clipFactor, type AdamState } from './adam.js';
+import { drawMasks } from './dropout-masks.js';
+import { buildTrainGraph, TRAIN_IO, type TrainGraph } from './train-graph.js';
 
 export interface StepOptions {
   learningRate: number;
@@ -15,219 +11,178 @@ export interface StepOptions {
   clipNorm: number;
 }
 
+export interface BatchResult {
+  /** Summed cross-entropy (nats) over the batch's target tokens (weighted, when the batch has weights). */
+  lossSum: number;
+  tokens: number;
+}
+
 export interface StepResult extends BatchResult {
   /** Norm of the mean-loss gradient before clipping. */
   gradNorm: number;
-  /** Wall time of the step's parts (ms): the gradient, then the reduction, clipping and Adam. */
-  ms: { gradients: number; update: number };
+  /** Wall time of the step's parts (ms): inputs, the graph (forward + backward), Adam. */
+  ms: { inputs: number; graph: number; update: number };
+}
+
+export interface EngineOptions {
+  /** Rows every graph is built for (the batch size); smaller batches are padded. */
+  rows: number;
+  /** onnxruntime intra-op threads. */
+  threads: number;
+  /** Let idle threads spin between ops (see SessionOptions). */
+  spinning?: boolean;
+}
+
+interface Compiled {
+  graph: TrainGraph;
+  session: Session;
 }
 
 /**
- * Computes the summed loss and its gradient for a batch, and takes optimizer steps. The local engine
- * does it in this thread; the worker engine splits the batch's rows across worker threads that read
- * the weights from shared memory and write their gradients to shared memory. The serial tail of a
- * step is split too: each worker sums, clips and applies Adam to its own share of the flat weights.
- * The same maths on every core (only float summation order differs).
+ * Training on onnxruntime: a step is one call of the training graph of the batch's length (forward,
+ * loss and backward together; graphs are built per length on first use and kept), then Adam over the
+ * flat weights in TypeScript. The weights stay in one Float32Array that the graphs read in place.
  */
-export interface GradientEngine {
-  readonly threads: number;
-  /** The weights; set them before the first step (steps update them in place). */
+export class TrainingEngine {
   readonly params: Float32Array;
-  /**
-   * One training step: summed gradient, scaled to the mean loss and clipped, then Adam. The Adam
-   * state lives in the engine and starts from the current `params` on first use.
-   */
-  step(batch: TrainBatch, options: StepOptions): Promise<StepResult>;
-  getOptimizerState(): Promise<AdamState>;
-  setOptimizerState(state: AdamState): Promise<void>;
-  /** Loss only, without dropout. */
-  loss(batch: TrainBatch): Promise<BatchResult>;
-  close(): Promise<void>;
-}
+  private readonly adam: FlatAdam;
+  private readonly graphs = new Map<string, Promise<Compiled>>();
+  private readonly weightFeeds: Record<string, Tensor>;
+  private readonly ones = new Map<number, Float32Array>();
 
-export async function createEngine(config: ModelConfigBase, threads: number): Promise<GradientEngine> {
-  return threads <= 1 ? createLocalEngine(config) : createWorkerEngine(config, threads);
-}
-
-export async function createLocalEngine(config: ModelConfigBase): Promise<GradientEngine> {
-  await initTf();
-  const arch = getArchitecture(config.arch);
-  const layout = new ParamLayout(arch.params(config));
-  const params = new Float32Array(layout.total);
-  const grads = new Float32Array(layout.total);
-  let adam: FlatAdam | undefined;
-  const optimizer = () => (adam ??= new FlatAdam(params, 1e-3));
-  return {
-    threads: 1,
-    params,
-    async step(batch, options) {
-      const t0 = performance.now();
-      const r = computeGradients(arch, config, layout, params, batch, grads);
-      const t1 = performance.now();
-      const gradNorm = scaleAndClip(grads, r.tokens, options.clipNorm);
-      const opt = optimizer();
-      opt.learningRate = options.learningRate;
-      opt.step(grads);
-      return { ...r, gradNorm, ms: { gradients: t1 - t0, update: performance.now() - t1 } };
-    },
-    getOptimizerState: () => optimizer().getState(),
-    setOptimizerState: (state) => optimizer().setState(state),
-    loss: async (batch) => computeLoss(arch, config, layout, params, batch),
-    close: async () => adam?.dispose(),
-  };
-}
-
-/** Messages to a gradient worker (see grad-worker.ts). */
-export type WorkerRequest = { id: number } & (
-  | { kind: 'grad' | 'loss'; batch: TrainBatch }
-  /** Sum every worker's gradient over this worker's share; reply with Σ (g/tokens)² of the share. */
-  | { kind: 'reduce'; tokens: number }
-  /** Scale the share by `factor` and apply Adam to it. */
-  | { kind: 'apply'; factor: number; learningRate: number }
-  | { kind: 'getState' }
-  | { kind: 'setState'; state: AdamState }
-);
-
-export type WorkerReply = { id: number } & (
-  | { error: string }
-  | { lossSum: number; tokens: number }
-  | { squares: number }
-  | { state: AdamState }
-  | { done: true }
-);
-
-export interface WorkerData {
-  config: ModelConfigBase;
-  params: Float32Array;
-  /** Every worker's gradient buffer; this worker writes `grads[index]`. */
-  grads: Float32Array[];
-  index: number;
-  /** This worker's share [begin, end) of the flat weights for the reduction and Adam. */
-  begin: number;
-  end: number;
-}
-
-export async function createWorkerEngine(config: ModelConfigBase, threads: number): Promise<GradientEngine> {
-  const arch = getArchitecture(config.arch);
-  const layout = new ParamLayout(arch.params(config));
-  const params = new Float32Array(new SharedArrayBuffer(layout.total * 4));
-  const gradBuffers = Array.from(
-    { length: threads },
-    () => new Float32Array(new SharedArrayBuffer(layout.total * 4)),
-  );
-  // Shares of the flat vector, on 16-float boundaries so no two workers touch one cache line.
-  const bounds = Array.from({ length: threads + 1 }, (_, w) =>
-    w === threads ? layout.total : Math.min(layout.total, Math.round((layout.total * w) / threads / 16) * 16),
-  );
-  // Run the worker as .ts under tsx (tests, dev) and as .js once built.
-  const self = fileURLToPath(import.meta.url);
-  const script = new URL(`./grad-worker${extname(self)}`, import.meta.url);
-  // Under tsx (tests, dev) the worker is TypeScript: register tsx's loader inside it first.
-  const bootstrap = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((api) => { api.register(); return import(${JSON.stringify(script.href)}); })`;
-  const workers = gradBuffers.map((_, index) => {
-    const workerData: WorkerData = {
-      config,
-      params,
-      grads: gradBuffers,
-      index,
-      begin: bounds[index],
-      end: bounds[index + 1],
-    };
-    return extname(self) === '.ts'
-      ? new Worker(bootstrap, { eval: true, workerData })
-      : new Worker(script, { workerData });
-  });
-  let nextId = 0;
-  const pending = new Map<number, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }>();
-  const failAll = (error: Error) => {
-    for (const p of pending.values()) p.reject(error);
-    pending.clear();
-  };
-  for (const w of workers) {
-    w.on('message', (reply: WorkerReply) => {
-      const p = pending.get(reply.id);
-      if (!p) return;
-      pending.delete(reply.id);
-      if ('error' in reply) p.reject(new Error(`gradient worker: ${reply.error}`));
-      else p.resolve(reply);
-    });
-    w.on('error', (error) => failAll(error));
-    w.on('exit', (code) => code !== 0 && failAll(new Error(`gradient worker exited with code ${code}`)));
+  constructor(
+    private readonly arch: Architecture,
+    private readonly config: ModelConfigBase,
+    private readonly layout: ParamLayout,
+    private readonly options: EngineOptions,
+  ) {
+    this.params = new Float32Array(layout.total);
+    this.adam = new FlatAdam(layout.total);
+    this.weightFeeds = Object.fromEntries(
+      layout.specs.map((s) => [s.name, { data: layout.view(this.params, s.name), dims: s.shape }]),
+    );
   }
-  type Request = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
-  const call = <T extends WorkerReply>(w: Worker, request: Request) =>
-    new Promise<T>((resolve, reject) => {
-      const id = nextId++;
-      pending.set(id, { resolve: resolve as (r: WorkerReply) => void, reject });
-      w.postMessage({ ...request, id });
-    });
-  const all = <T extends WorkerReply>(request: (w: number) => Request) =>
-    Promise.all(workers.map((w, i) => call<T>(w, request(i))));
-  await Promise.all(
-    workers.map(
-      (w) =>
-        new Promise<void>((resolve, reject) => {
-          w.once('online', () => resolve());
-          w.once('error', reject);
-        }),
-    ),
-  );
-  type Result = WorkerReply & BatchResult;
-  const batchwise = async (kind: 'grad' | 'loss', batch: TrainBatch) => {
-    const pieces = splitBatch(batch, threads, config.featureDim);
-    // Fewer rows than workers: the idle workers' gradient buffers must read as zero.
-    for (let w = pieces.length; w < threads; w++) if (kind === 'grad') gradBuffers[w].fill(0);
-    return sum(await Promise.all(pieces.map((piece, i) => call<Result>(workers[i], { kind, batch: piece }))));
-  };
-  return {
-    threads,
-    params,
-    async step(batch, options) {
-      const t0 = performance.now();
-      const r = await batchwise('grad', batch);
-      const t1 = performance.now();
-      const parts = await all<WorkerReply & { squares: number }>(() => ({
-        kind: 'reduce',
-        tokens: r.tokens,
-      }));
-      const gradNorm = Math.sqrt(parts.reduce((a, p) => a + p.squares, 0));
-      const factor = clipFactor(gradNorm, 1 / Math.max(1, r.tokens), options.clipNorm);
-      await all(() => ({ kind: 'apply', factor, learningRate: options.learningRate }));
-      return { ...r, gradNorm, ms: { gradients: t1 - t0, update: performance.now() - t1 } };
-    },
-    async getOptimizerState() {
-      const parts = await all<WorkerReply & { state: AdamState }>(() => ({ kind: 'getState' }));
-      const m = new Float32Array(layout.total);
-      const v = new Float32Array(layout.total);
-      parts.forEach(({ state }, w) => {
-        m.set(state.m, bounds[w]);
-        v.set(state.v, bounds[w]);
-      });
-      const { iterations, accBeta1, accBeta2 } = parts[0].state;
-      return { iterations, accBeta1, accBeta2, m, v };
-    },
-    async setOptimizerState(state) {
-      await all((w) => ({
-        kind: 'setState',
-        state: {
-          ...state,
-          m: state.m.slice(bounds[w], bounds[w + 1]),
-          v: state.v.slice(bounds[w], bounds[w + 1]),
-        },
-      }));
-    },
-    async loss(batch) {
-      return batchwise('loss', batch);
-    },
-    async close() {
-      await Promise.all(workers.map((w) => w.terminate()));
-    },
-  };
-}
 
-function sum(results: BatchResult[]): BatchResult {
-  return results.reduce((a, r) => ({ lossSum: a.lossSum + r.lossSum, tokens: a.tokens + r.tokens }), {
-    lossSum: 0,
-    tokens: 0,
-  });
+  /** The graph for batches of this many rows and steps, built and loaded once. */
+  private compiled(rows: number, steps: number): Promise<Compiled> {
+    const key = `${rows}x${steps}`;
+    let c = this.graphs.get(key);
+    if (!c) {
+      c = (async () => {
+        const graph = buildTrainGraph(this.arch, this.config, this.layout, rows, steps);
+        const session = await Session.create(graph.model, {
+          threads: this.options.threads,
+          spinning: this.options.spinning,
+        });
+        return { graph, session };
+      })();
+      this.graphs.set(key, c);
+    }
+    return c;
+  }
+
+  private async run(batch: TrainBatch, training: boolean, outputs: string[]) {
+    const t0 = performance.now();
+    const rows = Math.max(this.options.rows, batch.rows);
+    const { steps } = batch;
+    const { graph, session } = await this.compiled(rows, steps);
+    const feeds = { ...this.weightFeeds, ...this.batchFeeds(batch, rows, graph, training) };
+    const t1 = performance.now();
+    const out = await session.run(feeds, outputs);
+    return { out, ms: { inputs: t1 - t0, graph: performance.now() - t1 } };
+  }
+
+  /** The batch padded to the graph's rows (padding rows have no targets), masks, ε and token weights. */
+  private batchFeeds(batch: TrainBatch, rows: number, graph: TrainGraph, training: boolean) {
+    const { steps, rows: b } = batch;
+    const dim = this.config.featureDim;
+    let tokens = batch.inputs;
+    let positions = batch.positions;
+    let features = batch.features;
+    if (b !== rows) {
+      tokens = new Int32Array(steps * rows);
+      for (let t = 0; t < steps; t++) tokens.set(batch.inputs.subarray(t * b, (t + 1) * b), t * rows);
+      positions = batch.positions.map((p) => Math.floor(p / b) * rows + (p % b));
+      features = new Float32Array(rows * dim);
+      features.set(batch.features);
+    }
+    const n = batch.targets.length;
+    const feeds: Record<string, Tensor> = {
+      [TRAIN_IO.features]: { data: features, dims: [rows, dim] },
+      [TRAIN_IO.tokens]: { data: tokens, dims: [steps * rows] },
+      [TRAIN_IO.positions]: { data: positions, dims: [n] },
+      [TRAIN_IO.targets]: { data: batch.targets, dims: [n] },
+      [TRAIN_IO.weights]: { data: batch.weights ?? this.onesOf(n), dims: [n] },
+      [TRAIN_IO.epsilon]: {
+        data: Float32Array.of(training ? (this.config.labelSmoothing ?? 0) : 0),
+        dims: [],
+      },
+    };
+    const seeds = training ? batch.rowSeeds : new Uint32Array(0);
+    const masks = training
+      ? drawMasks(graph.sites, tokens, seeds, rows, steps)
+      : graph.sites.map((s) => this.onesOf((s.per === 'row' ? rows : rows * steps) * s.width));
+    graph.sites.forEach((s, k) => {
+      feeds[TRAIN_IO.mask(s.name)] = { data: masks[k], dims: [s.per === 'row' ? rows : rows * steps, s.width] };
+    });
+    return feeds;
+  }
+
+  private onesOf(n: number): Float32Array {
+    let ones = this.ones.get(n);
+    if (!ones) this.ones.set(n, (ones = new Float32Array(n).fill(1)));
+    return ones;
+  }
+
+  /** The summed loss and its gradient (not applied), dropout on: for tests and parity checks. */
+  async gradients(batch: TrainBatch): Promise<BatchResult & { grads: Float32Array }> {
+    const names = this.layout.specs.map((s) => TRAIN_IO.grad(s.name));
+    const { out } = await this.run(batch, true, [TRAIN_IO.loss, ...names]);
+    const grads = this.layout.assemble((s) => floats(out, TRAIN_IO.grad(s.name)));
+    return { lossSum: floats(out, TRAIN_IO.loss)[0], tokens: batch.targets.length, grads };
+  }
+
+  /**
+   * One training step: the summed gradient, scaled to the mean loss (by the target count, or by the
+   * sum of the token weights when the batch has them) and clipped, then Adam.
+   */
+  async step(batch: TrainBatch, options: StepOptions): Promise<StepResult> {
+    const names = this.layout.specs.map((s) => TRAIN_IO.grad(s.name));
+    const { out, ms } = await this.run(batch, true, [TRAIN_IO.loss, TRAIN_IO.gradSquares, ...names]);
+    const t0 = performance.now();
+    const tokens = batch.targets.length;
+    const scale = 1 / Math.max(1, tokens);
+    const gradNorm = Math.sqrt(floats(out, TRAIN_IO.gradSquares)[0]) * scale;
+    const factor = clipFactor(gradNorm, scale, options.clipNorm);
+    this.layout.specs.forEach((s, i) => {
+      this.adam.update(this.params, this.layout.offsets[i], floats(out, names[i]), factor, options.learningRate);
+    });
+    this.adam.finishStep();
+    return {
+      lossSum: floats(out, TRAIN_IO.loss)[0],
+      tokens,
+      gradNorm,
+      ms: { ...ms, update: performance.now() - t0 },
+    };
+  }
+
+  /** Loss only, without dropout or label smoothing (dev loss). */
+  async loss(batch: TrainBatch): Promise<BatchResult> {
+    const { out } = await this.run(batch, false, [TRAIN_IO.loss]);
+    return { lossSum: floats(out, TRAIN_IO.loss)[0], tokens: batch.targets.length };
+  }
+
+  getOptimizerState(): AdamState {
+    return this.adam.getState();
+  }
+
+  setOptimizerState(state: AdamState): void {
+    this.adam.setState(state);
+  }
+
+  async close(): Promise<void> {
+    const graphs = [...this.graphs.values()];
+    this.graphs.clear();
+    for (const c of graphs) await (await c).session.release();
+  }
 }

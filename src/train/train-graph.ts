@@ -3,7 +3,7 @@ import type { Value } from '../graph/ir.js';
 import { exportOnnx } from '../graph/onnx-export.js';
 import * as op from '../graph/ops.js';
 import { UnrolledGraph } from '../graph/passes.js';
-import type { ArchitectureDefinition, ModelConfigBase } from '../model/architecture.js';
+import type { Architecture, ModelConfigBase } from '../model/architecture.js';
 import type { ParamLayout } from '../model/params.js';
 import type { ModelScope } from '../model/scope.js';
 
@@ -80,7 +80,7 @@ class TrainScope implements ModelScope {
  * TrainBatch: step t of row r is at t·rows + r.
  */
 export function buildTrainGraph(
-  arch: ArchitectureDefinition,
+  arch: Architecture,
   config: ModelConfigBase,
   layout: ParamLayout,
   rows: number,

@@ -7,7 +7,6 @@ import { getArchitecture } from '../model/architectures.js';
 import { openWeightsDecoder } from '../model/open-decoder.js';
 import { saveModel, type ModelEncoderIdentity } from '../model/model-folder.js';
 import { ParamLayout } from '../model/params.js';
-import { initTf } from '../model/tf-backend.js';
 import type { StepDecoder } from '../model/step-decoder.js';
 import type { StoredDtype } from '../model/safetensors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -17,7 +16,7 @@ import { createProgress } from '../util/progress.js';
 import { hashInts, Rng } from '../util/random.js';
 import { makeBatch, planEpoch, planEval, rowSeeds, type CaptionItem, type FeatureTable } from './batches.js';
 import { loadCheckpoint, saveCheckpoint, type EpochRecord, type TrainerState } from './checkpoint.js';
-import { createEngine } from './engine.js';
+import { TrainingEngine } from './engine.js';
 import { lossCurveSvg } from './loss-curve.js';
 
 export type Schedule = 'constant' | 'cosine' | 'plateau';
@@ -46,7 +45,7 @@ export interface TrainOptions {
   schedule: Schedule;
   /** Stop after this many epochs without improvement on dev (0: never). */
   patience: number;
-  /** Gradient threads (1: this thread only). */
+  /** onnxruntime threads for a training step (the machine's cores, usually). */
   threads: number;
   resume: boolean;
   weightsDtype?: StoredDtype;
@@ -128,8 +127,7 @@ async function train(data: TrainData, options: TrainOptions): Promise<TrainResul
       );
   }
 
-  await initTf(); // the local engine and the step decoder run here
-  const engine = await createEngine(config, options.threads);
+  const engine = new TrainingEngine(arch, config, layout, { rows: options.batchSize, threads: options.threads });
   const params = engine.params;
   if (checkpoint) params.set(checkpoint.params);
   else arch.init(config, layout, params, new Rng(hashInts(options.seed, 0x1417)));
@@ -144,7 +142,7 @@ async function train(data: TrainData, options: TrainOptions): Promise<TrainResul
     options: fixed,
     model: config as unknown as Record<string, unknown>,
   };
-  if (checkpoint) await engine.setOptimizerState(checkpoint.adam);
+  if (checkpoint) engine.setOptimizerState(checkpoint.adam);
   if (checkpoint) log(`resuming after epoch ${state.epoch}`);
 
   const devBatches = planEval(data.dev, options.batchSize);
@@ -255,7 +253,7 @@ async function train(data: TrainData, options: TrainOptions): Promise<TrainResul
           (record.devMetric ? `, dev ${record.devMetric.name} ${record.devMetric.value.toFixed(4)}` : '') +
           `, ${Math.round(record.tokensPerSecond)} tokens/s${improved ? ' (best, saved)' : ''}${state.stopped ? '; stopping early' : ''}`,
       );
-      await saveCheckpoint(options.outDir, layout, params, await engine.getOptimizerState(), state);
+      await saveCheckpoint(options.outDir, layout, params, engine.getOptimizerState(), state);
       await writeFileAtomic(
         join(options.outDir, METRICS_FILE),
         state.history.map((h) => JSON.stringify(h)).join('\n') + '\n',

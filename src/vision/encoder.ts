@@ -2,8 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, extname, resolve } from 'node:path';
-import * as ort from 'onnxruntime-node';
-import { onnxSessionOptions } from '../util/onnx-session.js';
+import { Session } from '../runtime/onnx.js';
 import { CaptionerError, errnoCode } from '../util/errors.js';
 import { ensureAsset } from './assets.js';
 import { decodeImage, type DecodedImage, type DecodeOptions } from './decode-image.js';
@@ -99,12 +98,12 @@ export async function loadEncoder(
     h ?? CUSTOM_ENCODER_DEFAULTS.inputSize[0],
     w ?? CUSTOM_ENCODER_DEFAULTS.inputSize[1],
   ];
-  let session: ort.InferenceSession;
+  let session: Session;
   try {
-    session = await ort.InferenceSession.create(
-      edited.bytes,
-      onnxSessionOptions(options.threads ?? availableParallelism(), options.spinning),
-    );
+    session = await Session.create(edited.bytes, {
+      threads: options.threads ?? availableParallelism(),
+      spinning: options.spinning,
+    });
   } catch (error) {
     throw new CaptionerError(
       'ENCODER_INVALID',
@@ -141,7 +140,7 @@ class OnnxImageEncoder implements ImageEncoder {
   private readonly lut: Float32Array;
 
   constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: Session,
     private readonly model: EditedModel,
     readonly modelPath: string,
     readonly identity: EncoderIdentity,
@@ -156,7 +155,7 @@ class OnnxImageEncoder implements ImageEncoder {
   async probe(): Promise<void> {
     const [h, w] = this.identity.inputSize;
     const out = await this.session.run(
-      { [this.model.inputName]: new ort.Tensor('float32', new Float32Array(3 * h * w), [1, 3, h, w]) },
+      { [this.model.inputName]: { data: new Float32Array(3 * h * w), dims: [1, 3, h, w] } },
       [
         this.model.pooledOutput,
         this.model.logitsOutput,
@@ -170,7 +169,7 @@ class OnnxImageEncoder implements ImageEncoder {
         `${this.modelPath}: the classifier's input has shape [${pooled.dims.join(', ')}], expected [N, D]`,
       );
     this.identity.pooledDim = Number(pooled.dims[1]);
-    this.classes = out[this.model.logitsOutput].size;
+    this.classes = out[this.model.logitsOutput].data.length;
     const spatial = this.model.spatialOutput ? out[this.model.spatialOutput] : undefined;
     if (spatial && spatial.dims.length === 4)
       this.spatialDims = spatial.dims.slice(1) as [number, number, number];
@@ -211,7 +210,7 @@ class OnnxImageEncoder implements ImageEncoder {
     const fetches = [this.model.pooledOutput];
     if (options.spatial) fetches.push(this.model.spatialOutput!);
     if (options.logits) fetches.push(this.model.logitsOutput);
-    const input = new ort.Tensor('float32', batch.subarray(0, count * size), [count, 3, h, w]);
+    const input = { data: batch.subarray(0, count * size), dims: [count, 3, h, w] };
     const out = await this.session.run({ [this.model.inputName]: input }, fetches);
     return {
       pooled: out[this.model.pooledOutput].data as Float32Array,

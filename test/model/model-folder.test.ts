@@ -6,9 +6,9 @@ import { test } from 'node:test';
 import { loadModel, saveModel } from '../../src/model/model-folder.js';
 import { decodeSafetensors, encodeSafetensors } from '../../src/model/safetensors.js';
 import { fromFloat16Bits, toFloat16Bits } from '../../src/util/float16.js';
-import { initTf } from '../../src/model/tf-backend.js';
 import { makeBatch } from '../../src/train/batches.js';
-import { computeLoss } from '../../src/train/gradients.js';
+import { TrainingEngine } from '../../src/train/engine.js';
+import { openDecoder, openWeightsDecoder } from '../../src/model/open-decoder.js';
 import { Rng } from '../../src/util/random.js';
 import { tinyData, tinyMergeModel } from '../helpers/tiny-model.js';
 
@@ -66,7 +66,6 @@ test('safetensors Q8: int8 matrices with a scale per row, within half a step of 
 });
 
 test('a saved model loads back bit for bit and decodes like the training graph', async () => {
-  await initTf();
   const { data, config, layout, params, arch } = tinyModel();
   const dir = await mkdtemp(join(tmpdir(), 'captioner-model-'));
   try {
@@ -82,9 +81,10 @@ test('a saved model loads back bit for bit and decodes like the training graph',
     assert.deepEqual(new Uint8Array(loaded.params.buffer), new Uint8Array(params.buffer));
     assert.equal(loaded.vocabulary.size, data.vocabulary.size);
 
-    // Teacher-forced step decoding gives the same summed loss as the training graph without dropout.
+    // The decoding graph and the training graph both derive from the one model definition:
+    // teacher-forced step decoding gives the training graph's summed loss without dropout.
     const item = data.train[0];
-    const decoder = loaded.decoder();
+    const decoder = await openDecoder(loaded);
     let state = await decoder.start([data.trainFeatures(item.image)]);
     let nll = 0;
     const inputs = [1, ...item.tokens];
@@ -96,7 +96,10 @@ test('a saved model loads back bit for bit and decodes like the training graph',
     }
     decoder.dispose();
     const batch = makeBatch([item], data.trainFeatures, data.featureDim, new Uint32Array(1));
-    const graph = computeLoss(arch, config, layout, params, batch).lossSum;
+    const engine = new TrainingEngine(arch, config, layout, { rows: 1, threads: 1 });
+    engine.params.set(params);
+    const graph = (await engine.loss(batch)).lossSum;
+    await engine.close();
     assert.ok(Math.abs(nll - graph) < 1e-3 * Math.max(1, graph), `step ${nll} vs graph ${graph}`);
 
     // A vocabulary that does not fit is refused with a clear message.
@@ -115,9 +118,8 @@ test('a saved model loads back bit for bit and decodes like the training graph',
 });
 
 test('step decoder select reorders rows', async () => {
-  await initTf();
   const { data, config, layout, params, arch } = tinyModel();
-  const decoder = arch.stepDecoder(config, layout, params);
+  const decoder = await openWeightsDecoder({ architecture: arch, config, layout, params });
   const s0 = await decoder.start([data.trainFeatures(0), data.trainFeatures(1)]);
   const a = await decoder.step(s0, Int32Array.from([1, 1]));
   const swapped = await decoder.step(

@@ -73,7 +73,7 @@ export function registerTrain(program: Command): void {
     )
     .option(
       '--threads <n>',
-      'gradient worker threads',
+      'onnxruntime threads for a training step',
       positiveInt('--threads'),
       Math.min(2, availableParallelism()),
     )

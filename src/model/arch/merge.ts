@@ -1,7 +1,7 @@
 import type { Value } from '../../graph/ir.js';
 import * as op from '../../graph/ops.js';
 import { CaptionerError } from '../../util/errors.js';
-import type { ArchitectureDefinition, ModelConfigBase } from '../architecture.js';
+import type { Architecture, ModelConfigBase } from '../architecture.js';
 import { glorotUniform, orthogonalRows, uniform } from '../init.js';
 import { dense, denseParams } from '../layers/dense.js';
 import { lstmCell, lstmParams } from '../layers/lstm-cell.js';
@@ -41,7 +41,7 @@ export const MERGE_PARAMS = {
 } as const;
 const P = MERGE_PARAMS;
 
-export const mergeArchitecture: ArchitectureDefinition<MergeConfig> = {
+export const mergeArchitecture: Architecture<MergeConfig> = {
   name: 'merge',
 
   defaults(vocabSize, featureDim) {
