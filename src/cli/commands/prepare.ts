@@ -14,13 +14,13 @@ interface PrepareFlags {
   data?: string;
   out: string;
   minCount: number;
-  captions: string[];
+  captions?: string[];
   images?: string | false;
   splitRatio?: SplitRatio;
   splitSizes?: SplitSizes;
   restval: RestvalChoice;
   imageColumn?: string;
-  captionColumn: string[];
+  captionColumn?: string[];
   punctuation: 'split' | 'remove';
   keepDigits?: boolean;
   minWordLength: number;
@@ -42,8 +42,7 @@ export function registerPrepare(program: Command): void {
     .option(
       '--captions <file>',
       'caption file, in any format prepare reads; repeat it for one COCO file per split',
-      (value: string, previous: string[]) => [...previous, value],
-      [] as string[],
+      collect,
     )
     .option(
       '--images <dir>',
@@ -52,12 +51,12 @@ export function registerPrepare(program: Command): void {
     .option('--no-images', 'do not check that photos exist')
     .option(
       '--split-ratio <train,dev,test>',
-      'split by a hash of each image name with these shares (default where the data has no split: 0.8,0.1,0.1)',
+      'split by a hash of each image file name with these shares (default where the data has no split: 0.8,0.1,0.1)',
       usage(parseSplitRatio),
     )
     .option(
       '--split-sizes <train,dev,test>',
-      'split by a hash of each image name into these image counts (train may be "rest")',
+      'split by a hash of each image file name into these image counts (train may be "rest")',
       usage(parseSplitSizes),
     )
     .addOption(
@@ -66,12 +65,7 @@ export function registerPrepare(program: Command): void {
         .default('train'),
     )
     .option('--image-column <name>', 'your table: the column naming the photo (a header name or a number)')
-    .option(
-      '--caption-column <name>',
-      'your table: a column of captions (repeat it for several)',
-      (value: string, previous: string[]) => [...previous, value],
-      [] as string[],
-    )
+    .option('--caption-column <name>', 'your table: a column of captions (repeat it for several)', collect)
     .addOption(
       new Option('--punctuation <mode>', 'split: break words at punctuation; remove: join them (tutorials)')
         .choices(['split', 'remove'])
@@ -82,7 +76,8 @@ export function registerPrepare(program: Command): void {
     .option('--json', 'print one JSON object with the stats instead of a table')
     .action(
       runCommand(async (flags: PrepareFlags) => {
-        if (!flags.data && flags.captions.length === 0)
+        const captions = flags.captions ?? [];
+        if (!flags.data && captions.length === 0)
           throw new CaptionerError(
             'USAGE',
             'give the data folder (--data) or the caption files (--captions)',
@@ -91,7 +86,7 @@ export function registerPrepare(program: Command): void {
           throw new CaptionerError('USAGE', 'give --split-ratio or --split-sizes, not both');
         const prepared = await prepareCorpus({
           dataDir: flags.data && resolve(flags.data),
-          captionFiles: flags.captions.map((c) => resolve(c)),
+          captionFiles: captions.map((c) => resolve(c)),
           imagesDir: flags.images === false ? null : flags.images && resolve(flags.images),
           splitRatio: flags.splitRatio,
           splitSizes: flags.splitSizes,
@@ -115,6 +110,11 @@ export function registerPrepare(program: Command): void {
         );
       }),
     );
+}
+
+/** A repeatable option's values. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 /** A commander argument parser from one that throws a CaptionerError. */
