@@ -3,7 +3,7 @@
 // Do not edit by hand.
 
 /** The official Flickr8k train/dev/test lists, one name a line. */
-export const FLICKR8K_SPLIT_LISTS = {
+export const FLICKR8K_SPLIT_LISTS: Record<'train' | 'dev' | 'test', string> = {
   train: `
 2513260012_03d33305cf
 2903617548_d3e38d7f88
@@ -8010,4 +8010,4 @@ export const FLICKR8K_SPLIT_LISTS = {
 2623930900_b9df917b82
 3490736665_38710f4b91
 `,
-} as const;
+};

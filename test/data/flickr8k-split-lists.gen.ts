@@ -32,9 +32,10 @@ export async function splitListsModule(dir: string): Promise<string> {
     '// Do not edit by hand.',
     '',
     '/** The official Flickr8k train/dev/test lists, one name a line. */',
-    'export const FLICKR8K_SPLIT_LISTS = {',
+    // Typed, not `as const`: the declaration file then holds the type, not the 174 kB of names again.
+    "export const FLICKR8K_SPLIT_LISTS: Record<'train' | 'dev' | 'test', string> = {",
     ...parts,
-    '} as const;',
+    '};',
     '',
   ].join('\n');
 }
