@@ -108,6 +108,11 @@ export function registerPrepare(program: Command): void {
             ? JSON.stringify(prepared.stats) + '\n'
             : formatStats(prepared.stats, out, prepared.corpus.split),
         );
+        for (const split of SPLITS.filter((s) => prepared.stats.images[s] === 0)) {
+          process.stderr.write(
+            `captioner: warning: the ${split} split is empty (${split === 'train' ? 'nothing to train on' : split === 'dev' ? 'training picks its best epoch on dev' : 'nothing to report scores on'}); --split-ratio or --split-sizes make one from a hash of the image names\n`,
+          );
+        }
       }),
     );
 }
