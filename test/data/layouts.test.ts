@@ -184,6 +184,26 @@ test('TSV, semicolon CSV, no header, numbered caption columns, JSON Lines', () =
   );
 });
 
+test("Flickr30k's Kaggle results.csv: '|'-separated, padded, with a comment number column", () => {
+  const text = [
+    'image_name| comment_number| comment',
+    '1000092795.jpg| 0| Two young guys with shaggy hair look at their hands .',
+    '1000092795.jpg| 1| Two young , White males are outside near many bushes .',
+    '1000092795.jpg| 2 Two men in green shirts are standing in a yard .',
+  ].join('\n');
+  const source = parseTableText(text, 'results.csv', 'csv');
+  assert.deepEqual(
+    source.entries.map((e) => [e.image, e.caption]),
+    [
+      ['1000092795.jpg', 'Two young guys with shaggy hair look at their hands .'],
+      ['1000092795.jpg', 'Two young , White males are outside near many bushes .'],
+    ],
+  );
+  assert.deepEqual(source.issues, [
+    { file: 'results.csv', line: 4, reason: '2 fields where the header has 3' },
+  ]);
+});
+
 test('ambiguous columns are an error that names them; --image-column/--caption-column settle it', () => {
   const text = 'image,file,text,description\na.jpg,a.jpg,A dog,A brown dog\n';
   assert.throws(
