@@ -181,7 +181,7 @@ export async function prepareCorpus(options: PrepareOptions): Promise<PreparedCo
       if (!group) byReference.set(reference, { reference, captions: [caption], split: e.split });
       else if (group.split !== e.split)
         skipped.push(
-          issueAt(e, `${reference} is already in the ${group.split ?? 'no'} split; this caption is skipped`),
+          issueAt(e, `${reference} is already in ${splitName(group.split)}; this caption is skipped`),
         );
       else group.captions.push(caption);
     }
@@ -203,7 +203,7 @@ export async function prepareCorpus(options: PrepareOptions): Promise<PreparedCo
     }
     const other = byImage.get(image);
     if (!reason && other && other.split !== group.split)
-      reason = `${group.reference} is the photo ${image}, already in the ${other.split ?? 'no'} split; its ${n} captions are skipped`;
+      reason = `${group.reference} is the photo ${image}, already in ${splitName(other.split)}; its ${n} captions are skipped`;
     if (reason) skipped.push(issueAt(first, reason));
     else if (other) other.captions.push(...group.captions);
     else byImage.set(image, { ...group, reference: image });
@@ -407,6 +407,10 @@ async function assignSplits(
     };
   }
   return hashed(undefined, undefined);
+}
+
+function splitName(split: Split | null | undefined): string {
+  return split ? `the ${split} split` : split === null ? 'no split (skipped)' : 'no split';
 }
 
 /** Image → split, in the order the caption files first name the images. */

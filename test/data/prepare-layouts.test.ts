@@ -297,3 +297,31 @@ test('a data set without split files or Flickr8k names gets the hash split', asy
   assert.ok(stats.images.train > 0 && stats.images.dev > 0 && stats.images.test > 0);
   assert.equal(stats.images.train + stats.images.dev + stats.images.test, 30);
 });
+
+test('a photo in two COCO split files stays in the first; the other captions are listed', async () => {
+  const data = await tmp('coco-twice');
+  const file = (name: string, images: string[]) =>
+    writeFile(
+      join(data, name),
+      JSON.stringify({
+        images: images.map((file_name, i) => ({ id: i + 1, file_name })),
+        annotations: images.map((file_name, i) => ({
+          image_id: i + 1,
+          caption: `A photo called ${file_name}`,
+        })),
+      }),
+    );
+  await file('captions_train2017.json', ['a.jpg', 'b.jpg', 'c.jpg']);
+  await file('captions_val2017.json', ['d.jpg', 'b.jpg']);
+  const { stats, corpus } = await prepareCorpus({ dataDir: data, imagesDir: null, minCount: 1 });
+  assert.deepEqual(stats.images, { train: 3, dev: 1, test: 0 });
+  assert.deepEqual(stats.skipped, [
+    {
+      file: 'captions_val2017.json',
+      line: 0,
+      reason: 'annotations[1]: b.jpg is already in the train split; this caption is skipped',
+    },
+  ]);
+  assert.equal(corpus.split?.method, 'source');
+  assert.match(corpus.split!.description, /captions_val2017\.json → dev/);
+});
