@@ -1,13 +1,16 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { findImagesDir, loadCorpus } from '../../data/corpus.js';
 import type { Split } from '../../data/splits.js';
-import type { DecoderRuntime } from '../../model/open-decoder.js';
+import { renderReport } from '../../eval/report.js';
+import { makeThumbnails } from '../../eval/report-thumbnails.js';
 import { formatScores } from '../../eval/score.js';
-import { evaluateSplit } from '../../pipeline/evaluate-split.js';
+import { evaluateSplit, type Evaluation } from '../../pipeline/evaluate-split.js';
 import { SCORES_FILE } from '../../pipeline/model-card.js';
-import { writeJsonAtomic } from '../../util/atomic-write.js';
+import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic-write.js';
 import { CaptionerError } from '../../util/errors.js';
 import { nonNegative, positiveInt, runCommand, splitArg } from '../run-command.js';
 
@@ -19,11 +22,12 @@ interface EvalFlags {
   beam: number;
   lengthPenalty?: number;
   blockTrigrams?: boolean;
+  badEndings?: boolean;
   out?: string;
+  report?: string;
   record?: boolean;
   json?: boolean;
   encoder?: string;
-  runtime: DecoderRuntime;
 }
 
 export function registerEval(program: Command): void {
@@ -40,14 +44,16 @@ export function registerEval(program: Command): void {
       "rank by logProb / length^alpha (default: the model's own)",
       nonNegative('--length-penalty'),
     )
-    .option('--block-trigrams', 'never repeat a word trigram within a caption')
+    .option('--no-block-trigrams', 'allow a caption to repeat a word trigram (blocked by default)')
+    // On by default now; still accepted so that older scripts run.
+    .addOption(new Option('--block-trigrams').hideHelp())
+    .option('--no-bad-endings', 'allow a caption to end on a dangling word such as "a", "with", "in"')
     .option('--encoder <name|path>', "encoder (default: the model's own)")
-    .addOption(
-      new Option('--runtime <name>', 'where the decoder runs: onnxruntime, or tfjs as in training')
-        .choices(['onnx', 'tfjs'])
-        .default('onnx'),
-    )
     .option('--out <file>', 'write the captions as [{"image", "caption"}] JSON')
+    .option(
+      '--report <file>',
+      'write one self-contained HTML page: scores, every photo with its caption, references and CIDEr-D',
+    )
     .option('--record', `store the scores in the model folder's ${SCORES_FILE} (shown by the API)`)
     .option('--json', 'print one JSON object instead of a table')
     .action(
@@ -64,12 +70,13 @@ export function registerEval(program: Command): void {
           decode: {
             beam: flags.beam,
             lengthPenalty: flags.lengthPenalty,
-            blockRepeatedTrigrams: flags.blockTrigrams,
+            blockTrigrams: flags.blockTrigrams !== false,
+            badEndings: flags.badEndings !== false,
           },
-          decoderRuntime: flags.runtime,
           progress: !flags.json,
         });
         if (flags.out) await writeJsonAtomic(resolve(flags.out), result.captions);
+        if (flags.report) await writeReport(resolve(flags.report), flags, model, result);
         for (const f of result.failed) process.stderr.write(`captioner: ${f.image}: ${f.reason}\n`);
         if (flags.record) {
           const path = join(model, SCORES_FILE);
@@ -81,15 +88,13 @@ export function registerEval(program: Command): void {
               ...metrics,
               distinct,
               images,
-              beam: flags.beam,
-              lengthPenalty: result.lengthPenalty,
+              ...recordedDecoding(result.decoding),
             },
           });
         }
         const summary = {
           split: flags.split,
-          beam: flags.beam,
-          lengthPenalty: result.lengthPenalty,
+          ...result.decoding,
           ...result.scores,
           failed: result.failed.length,
           seconds: +result.seconds.toFixed(1),
@@ -99,11 +104,64 @@ export function registerEval(program: Command): void {
             ? JSON.stringify(summary) + '\n'
             : formatScores(
                 result.scores,
-                `${model} on ${flags.split} (beam ${flags.beam}, length penalty ${result.lengthPenalty})`,
+                `${model} on ${flags.split} (${describeDecoding(result.decoding)})`,
               ) +
                 `captioned ${result.captions.length} images in ${result.seconds.toFixed(1)} s; ${result.failed.length} failed\n`,
         );
         return result.failed.length > 0 ? 1 : 0;
       }),
     );
+}
+
+/** "beam 3, length penalty 0.7, at most 20 words, trigram blocking, no dangling end" (what was on). */
+export function describeDecoding(d: Evaluation['decoding']): string {
+  return [
+    `beam ${d.beam}`,
+    `length penalty ${d.lengthPenalty}`,
+    `at most ${d.maxLength} words`,
+    d.blockTrigrams ? 'trigram blocking' : 'no trigram blocking',
+    d.badEndings ? 'no dangling end' : 'dangling ends allowed',
+  ].join(', ');
+}
+
+/** The HTML report, with thumbnails when the photos can be found (--data, or the work folder's source). */
+async function writeReport(path: string, flags: EvalFlags, model: string, result: Evaluation): Promise<void> {
+  let imagesDir: string | undefined;
+  if (flags.data) imagesDir = await findImagesDir(resolve(flags.data));
+  else if (flags.work) {
+    const recorded = (await loadCorpus(resolve(flags.work))).corpus.source.imagesDir;
+    if (recorded && existsSync(recorded)) imagesDir = recorded;
+  }
+  if (!imagesDir) process.stderr.write('captioner: report: photos not found, so no thumbnails\n');
+  const thumbnails = imagesDir
+    ? await makeThumbnails(
+        imagesDir,
+        result.captions.map((c) => c.image),
+      )
+    : new Map<string, string>();
+  const html = renderReport({
+    model,
+    split: flags.split,
+    decoding: result.decoding,
+    decodingText: describeDecoding(result.decoding),
+    scores: result.scores,
+    captions: result.captions,
+    references: result.references,
+    failed: result.failed,
+    thumbnails,
+  });
+  await writeFileAtomic(path, html);
+  const { size } = await stat(path);
+  process.stderr.write(`captioner: report written to ${path} (${(size / 1e6).toFixed(1)} MB)\n`);
+}
+
+/** The decoding settings as numbers (scores.json holds numbers only): the rules as 1 (on) or 0 (off). */
+function recordedDecoding(d: Evaluation['decoding']): Record<string, number> {
+  return {
+    beam: d.beam,
+    lengthPenalty: d.lengthPenalty,
+    maxLength: d.maxLength,
+    blockTrigrams: d.blockTrigrams ? 1 : 0,
+    badEndings: d.badEndings ? 1 : 0,
+  };
 }

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { copyFile, mkdir, mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { captionProblems } from '../../src/decode/caption-rules.js';
+import { runCli } from '../helpers/cli.js';
+import { makeFlickrFixture, tokenLines } from '../helpers/flickr-fixture.js';
+import { makeRandomModel } from '../helpers/random-model.js';
+import { DOG_PHOTOS, flickrImages, sharedEncoderPath, SKIP_NO_MODEL } from '../helpers/vision.js';
+
+const PHOTOS = [
+  ...DOG_PHOTOS,
+  '1000268201_693b08cb0e.jpg',
+  '1001773457_577c3a7d70.jpg',
+  '1002674143_1b742ab4b8.jpg',
+];
+
+type Captions = { image: string; caption: string }[];
+
+test('captioner eval keeps the decoding rules on both paths, turns them off on request, and writes a report', async (t) => {
+  if (!(await sharedEncoderPath())) return t.skip(SKIP_NO_MODEL);
+  // An untrained model over a dozen words, "a", "on", "the", "in" and "s" among them, at most 8 words:
+  // left alone it repeats itself and ends anywhere.
+  const model = await makeRandomModel();
+  const five = (s: string) => [
+    `A ${s} runs .`,
+    `The ${s} is here`,
+    `A ${s} on grass`,
+    `One ${s}`,
+    `A ${s} !`,
+  ];
+  const data = await makeFlickrFixture({
+    captionLines: PHOTOS.flatMap((p, i) => tokenLines(p, five(i % 2 ? 'dog' : 'man'))),
+    splits: { train: PHOTOS.slice(0, 1), dev: PHOTOS.slice(1, 5), test: PHOTOS.slice(5) },
+  });
+  await mkdir(join(data, 'Images'));
+  for (const p of PHOTOS) await copyFile(join(flickrImages(), p), join(data, 'Images', p));
+  const work = await mkdtemp(join(tmpdir(), 'captioner-work-'));
+  assert.equal((await runCli(['prepare', '--data', data, '--out', work, '--min-count', '1'])).code, 0);
+  assert.equal((await runCli(['features', '--data', data, '--out', work])).code, 0);
+
+  const evaluate = async (source: string[], extra: string[], name: string) => {
+    const out = join(work, `${name}.json`);
+    const run = await runCli(['eval', '--model', model, ...source, '--split', 'dev', '--out', out, ...extra]);
+    assert.equal(run.code, 0, run.stderr);
+    return { run, captions: JSON.parse(await readFile(out, 'utf8')) as Captions };
+  };
+  const OFF = ['--no-block-trigrams', '--no-bad-endings'];
+  const report = join(work, 'report.html');
+  const on = await evaluate(['--work', work], ['--json', '--report', report], 'work-on');
+  const onPhotos = await evaluate(['--data', data], [], 'data-on');
+  const off = await evaluate(['--work', work], [...OFF, '--json'], 'work-off');
+  const offPhotos = await evaluate(['--data', data], OFF, 'data-off');
+
+  // Same features, same options: the same captions from the photos as from the store, rules on or off.
+  assert.deepEqual(onPhotos.captions, on.captions);
+  assert.deepEqual(offPhotos.captions, off.captions);
+  // With the rules, nothing to flag; without, this model repeats itself or ends on a dangling word.
+  for (const c of on.captions) assert.deepEqual(captionProblems(c.caption, 8), {}, c.caption);
+  assert.ok(
+    off.captions.some((c) => Object.keys(captionProblems(c.caption, 8)).length > 0),
+    JSON.stringify(off.captions),
+  );
+  assert.notDeepEqual(off.captions, on.captions);
+  const summaryOn = JSON.parse(on.run.stdout);
+  const summaryOff = JSON.parse(off.run.stdout);
+  assert.deepEqual(
+    [summaryOn.blockTrigrams, summaryOn.badEndings, summaryOn.maxLength, summaryOn.beam],
+    [true, true, 8, 3],
+  );
+  assert.deepEqual([summaryOff.blockTrigrams, summaryOff.badEndings], [false, false]);
+  // The old flag is still accepted (the rule is on anyway).
+  const old = await evaluate(['--work', work], ['--block-trigrams'], 'work-old-flag');
+  assert.deepEqual(old.captions, on.captions);
+
+  // The report: the photos found through the work folder's corpus, one row each.
+  assert.match(on.run.stderr, /report written to .*report\.html \(\d+\.\d MB\)/);
+  const html = await readFile(report, 'utf8');
+  assert.equal((html.match(/<tr data-index=/g) ?? []).length, 4);
+  assert.equal((html.match(/<img class="thumb" src="data:image\/jpeg;base64,/g) ?? []).length, 4 + 4 + 4);
+  for (const c of on.captions) assert.ok(html.includes(`<div class="file">${c.image}</div>`), c.image);
+});
