@@ -1,22 +1,28 @@
 import type { ModelCard } from '../../src/pipeline/captioner-types.js';
 
-const METRIC_NAMES: Record<string, string> = {
-  bleu1: 'BLEU-1',
-  bleu4: 'BLEU-4',
-  ciderD: 'CIDEr-D',
-  cider: 'CIDEr',
-  meteor: 'METEOR',
-  rougeL: 'ROUGE-L',
-};
+/**
+ * A score as the README prints it, ×100 with one decimal. `captioner eval --record` stores coco-caption's
+ * fractions (BLEU-4 0.198, CIDEr-D 0.467); a card that already holds ×100 figures is told apart by size
+ * (BLEU-4 is at most 1 as a fraction, CIDEr-D at most 10).
+ */
+export function percentScore(metric: 'bleu4' | 'ciderD', value: number): string {
+  const fraction = metric === 'bleu4' ? value <= 1 : value <= 10;
+  return (fraction ? value * 100 : value).toFixed(1);
+}
 
 /** The footer line: which model answers and how well it scored (test split first). */
 export function describeModel(card: ModelCard): string {
   const parts = [`Model: ${card.name}`, `image encoder: ${card.encoder.name}`];
   const split = 'test' in card.metrics ? 'test' : Object.keys(card.metrics)[0];
-  const scores = split ? Object.entries(card.metrics[split]).slice(0, 3) : [];
-  if (scores.length > 0) {
-    const shown = scores.map(([key, value]) => `${METRIC_NAMES[key] ?? key} ${+value.toFixed(1)}`).join(', ');
-    parts.push(`${shown} on the Flickr8k ${split} split`);
-  }
+  const metrics = split ? card.metrics[split] : undefined;
+  const shown = (
+    [
+      ['bleu4', 'BLEU-4'],
+      ['ciderD', 'CIDEr-D'],
+    ] as const
+  )
+    .filter(([key]) => typeof metrics?.[key] === 'number' && Number.isFinite(metrics[key]))
+    .map(([key, label]) => `${label} ${percentScore(key, metrics![key])}`);
+  if (shown.length > 0) parts.push(`Flickr8k ${split} ${shown.join(' · ')}`);
   return `${parts.join(' · ')}. Photos are captioned on this server and not kept.`;
 }
