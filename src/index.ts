@@ -50,7 +50,7 @@ export { loadReferences, readCaptionsJson } from './eval/references.js';
 export { loadModel } from './model/model-folder.js';
 export type { LoadedModel, ModelFolderConfig } from './model/model-folder.js';
 export { openDecoder } from './model/open-decoder.js';
-export type { DecoderRuntime, OpenDecoderOptions } from './model/open-decoder.js';
+export type { OpenDecoderOptions } from './model/open-decoder.js';
 export type { StepDecoder, DecoderState, StepResult } from './model/step-decoder.js';
 
 // Caption generation: greedy and beam search over any StepDecoder.

@@ -15,6 +15,11 @@ export interface ModelConfigBase {
    * over-confident next-word guesses. Dev loss is always the plain cross-entropy.
    */
   labelSmoothing?: number;
+  /**
+   * Training only, attention models: λ of the doubly stochastic penalty λ·Σᵢ(1 − Σₜ αₜᵢ)², which asks
+   * every region to be looked at about once over a caption (Xu et al. 2015).
+   */
+  attentionPenalty?: number;
 }
 
 /**
@@ -41,6 +46,8 @@ export interface TrainBatch {
 export interface StateSpec {
   name: string;
   width: number;
+  /** Its shape after the rows when it is not a vector (e.g. [regions, channels]); width is their product. */
+  shape?: number[];
   /** Zeros before the first step, or computed by `start` from the image. */
   init: 'zeros' | 'start';
   /** Read by every step and never changed (e.g. the image projection). */
@@ -62,18 +69,34 @@ export interface Architecture<C extends ModelConfigBase = ModelConfigBase> {
   /** Fresh weights into `flat` (laid out by `layout`). */
   init(config: C, layout: ParamLayout, flat: Float32Array, rng: Rng): void;
   states(config: C): StateSpec[];
-  /** The image's pooled features [rows, featureDim] → the states whose init is 'start'. */
+  /**
+   * What the model reads of an image, after the rows: [featureDim] for the pooled vector (the default),
+   * [channels, regions] for the spatial map as `captioner features --spatial` stores it.
+   */
+  input?(config: C): number[];
+  /** The image's features [rows, …input] → the states whose init is 'start'. */
   start(m: ModelScope, config: C, features: Value): Record<string, Value>;
   /**
-   * One step: the states and this step's input tokens [rows] → the next states and the vector the
-   * head reads.
+   * One step: the states and this step's input tokens [rows] → the next states, the vector the head
+   * reads and, for attention models, the step's weights over the image regions [rows, regions].
    */
-  step(
-    m: ModelScope,
-    config: C,
-    state: Record<string, Value>,
-    tokens: Value,
-  ): { state: Record<string, Value>; output: Value };
+  step(m: ModelScope, config: C, state: Record<string, Value>, tokens: Value): StepOutput;
   /** Step outputs [n, width] → next-word logits [n, vocabSize]. */
   head(m: ModelScope, config: C, output: Value): Value;
+}
+
+export interface StepOutput {
+  state: Record<string, Value>;
+  output: Value;
+  attention?: Value;
+}
+
+/** The shape after the rows of the features an architecture reads. */
+export function inputShape<C extends ModelConfigBase>(arch: Architecture<C>, config: C): number[] {
+  return arch.input?.(config) ?? [config.featureDim];
+}
+
+/** The shape of a state after the rows. */
+export function stateShape(s: StateSpec): number[] {
+  return s.shape ?? [s.width];
 }

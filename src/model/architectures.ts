@@ -1,10 +1,12 @@
 import { CaptionerError } from '../util/errors.js';
 import type { Architecture, ModelConfigBase } from './architecture.js';
+import { attentionArchitecture } from './arch/attention.js';
 import { mergeArchitecture } from './arch/merge.js';
 
 /** Every decoder design by name; a new one is registered here and nowhere else. */
 const ARCHITECTURES: Record<string, Architecture> = {
   merge: mergeArchitecture as unknown as Architecture,
+  attention: attentionArchitecture as unknown as Architecture,
 };
 
 export function architectureNames(): string[] {

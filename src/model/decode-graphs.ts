@@ -2,7 +2,13 @@ import type { Graph, Value } from '../graph/ir.js';
 import { exportOnnx } from '../graph/onnx-export.js';
 import * as op from '../graph/ops.js';
 import { InferenceGraph } from '../graph/passes.js';
-import type { Architecture, ModelConfigBase, StateSpec } from './architecture.js';
+import {
+  inputShape,
+  stateShape,
+  type Architecture,
+  type ModelConfigBase,
+  type StateSpec,
+} from './architecture.js';
 import type { ParamLayout } from './params.js';
 import type { ModelScope } from './scope.js';
 
@@ -10,6 +16,8 @@ import type { ModelScope } from './scope.js';
 export const FEATURES = 'features';
 export const TOKENS = 'tokens';
 export const LOG_PROBS = 'log_probs';
+/** Attention models' weights over the image regions at this step, [rows, regions]. */
+export const ATTENTION = 'attention';
 /** A changing state `s` is an input of the step graph; its value after the step is the output `s` + NEXT. */
 export const NEXT = '.next';
 
@@ -19,6 +27,19 @@ export interface DecoderWeights {
   config: ModelConfigBase;
   layout: ParamLayout;
   params: Float32Array;
+  /**
+   * Matrices to keep as int8 in the graph (a model folder's Q8 weights, by parameter name): an int8
+   * constant and one float scale per row, dequantized in the graph (Cast, Mul), so the serialized graph
+   * is about a quarter of the float size. onnxruntime folds the dequantization into float weights when
+   * it loads the graph; `params` must hold the same values (int8 · scale, in float32).
+   */
+  int8?: ReadonlyMap<string, Int8Weights>;
+}
+
+/** An int8 matrix, rows × cols, with one float32 scale per row: value = values[r, c] · scales[r]. */
+export interface Int8Weights {
+  values: Int8Array;
+  scales: Float32Array;
 }
 
 export interface StepModels {
@@ -28,8 +49,13 @@ export interface StepModels {
   step: Uint8Array;
   /** Every member's states, names prefixed by member. */
   states: StateSpec[];
+  /** The features one image gives the start graph (the product of the input shape). */
   featureDim: number;
+  /** Their shape after the rows. */
+  startShape: number[];
   vocabSize: number;
+  /** Regions of the step graph's ATTENTION output, when it has one. */
+  regions?: number;
 }
 
 /** Weights as constants of the graph, no dropout: the model as it runs after training. */
@@ -45,8 +71,16 @@ class ConstantScope implements ModelScope {
   param(name: string): Value {
     let v = this.cache.get(name);
     if (!v) {
-      const { layout, params } = this.weights;
-      v = this.g.constant(this.prefix + name, 'float32', layout.spec(name).shape, layout.view(params, name));
+      const { layout, params, int8 } = this.weights;
+      const shape = layout.spec(name).shape;
+      const q = int8?.get(name);
+      if (q && shape.length === 2) {
+        // [rows, cols] int8 · [rows, 1] scales. InferenceGraph then leaves an embedding product unfolded
+        // (its operands are no longer constants): a step does the lookup and a small product.
+        const values = this.g.constant(`${this.prefix}${name}.q8`, 'int8', shape, q.values);
+        const scales = this.g.constant(`${this.prefix}${name}.q8_scale`, 'float32', [shape[0], 1], q.scales);
+        v = op.mul(this.g, op.cast(this.g, values, 'float32'), scales);
+      } else v = this.g.constant(this.prefix + name, 'float32', shape, layout.view(params, name));
       this.cache.set(name, v);
     }
     return v;
@@ -64,15 +98,19 @@ class ConstantScope implements ModelScope {
  */
 export function buildDecodeGraphs(members: readonly DecoderWeights[]): StepModels {
   if (members.length === 0) throw new Error('no model to build decoding graphs for');
-  const { featureDim, vocabSize } = members[0].config;
+  const { vocabSize } = members[0].config;
+  const shape = inputShape(members[0].architecture, members[0].config);
+  if (members.some((m) => inputShape(m.architecture, m.config).join() !== shape.join()))
+    throw new Error('ensemble members read different image features (pooled vector, spatial map)');
   const prefixOf = (k: number) => (members.length === 1 ? '' : `m${k}.`);
 
   const start = new InferenceGraph('captioner_start');
-  const features = start.input(FEATURES, 'float32', ['rows', featureDim]);
+  const features = start.input(FEATURES, 'float32', ['rows', ...shape]);
   const step = new InferenceGraph('captioner_step');
   const tokens = step.input(TOKENS, 'int32', ['rows']);
   const states: StateSpec[] = [];
   const logits: Value[] = [];
+  let attention: Value | undefined;
 
   members.forEach((member, k) => {
     const { architecture: arch, config } = member;
@@ -84,13 +122,15 @@ export function buildDecodeGraphs(members: readonly DecoderWeights[]): StepModel
       const name = prefix + s.name;
       states.push({ ...s, name });
       if (s.init === 'start') start.output(started[s.name], name);
-      inputs[s.name] = step.input(name, 'float32', ['rows', s.width]);
+      inputs[s.name] = step.input(name, 'float32', ['rows', ...stateShape(s)]);
     }
     const scope = new ConstantScope(step, member, prefix);
     const next = arch.step(scope, config, inputs, tokens);
     for (const s of specs) if (!s.constant) step.output(next.state[s.name], prefix + s.name + NEXT);
     logits.push(arch.head(scope, config, next.output));
+    attention ??= next.attention; // an ensemble shows its first attention member's weights
   });
+  if (attention) step.output(attention, ATTENTION);
 
   if (logits.length === 1) step.output(op.logSoftmax(step, logits[0]), LOG_PROBS);
   else {
@@ -102,7 +142,9 @@ export function buildDecodeGraphs(members: readonly DecoderWeights[]): StepModel
     start: start.outputs.length > 0 ? exportOnnx(start) : undefined,
     step: exportOnnx(step),
     states,
-    featureDim,
+    featureDim: shape.reduce((a, b) => a * b, 1),
+    startShape: shape,
     vocabSize,
+    regions: attention ? (attention.shape[1] as number) : undefined,
   };
 }

@@ -1,7 +1,7 @@
 import { floats, Session, type SessionOptions, type Tensor } from '../runtime/onnx.js';
 import { CaptionerError } from '../util/errors.js';
-import { FEATURES, LOG_PROBS, NEXT, TOKENS, type StepModels } from './decode-graphs.js';
-import type { StateSpec } from './architecture.js';
+import { ATTENTION, FEATURES, LOG_PROBS, NEXT, TOKENS, type StepModels } from './decode-graphs.js';
+import { stateShape, type StateSpec } from './architecture.js';
 import {
   checkStepTokens,
   packRows,
@@ -30,6 +30,9 @@ export class OnnxStepDecoder implements StepDecoder {
     private readonly states: StateSpec[],
     private readonly startSession: Session | undefined,
     private readonly stepSession: Session,
+    private readonly startShape: number[],
+    /** Regions of the step's attention weights, for attention models. */
+    readonly regions?: number,
   ) {}
 
   /** Threads default to 1: a step's products are a few rows, too small to split. */
@@ -46,7 +49,15 @@ export class OnnxStepDecoder implements StepDecoder {
     };
     const start = models.start ? await open(models.start, 'start') : undefined;
     const step = await open(models.step, 'step');
-    return new OnnxStepDecoder(models.vocabSize, models.featureDim, models.states, start, step);
+    return new OnnxStepDecoder(
+      models.vocabSize,
+      models.featureDim,
+      models.states,
+      start,
+      step,
+      models.startShape,
+      models.regions,
+    );
   }
 
   async start(images: Float32Array[]): Promise<DecoderState> {
@@ -55,7 +66,7 @@ export class OnnxStepDecoder implements StepDecoder {
     const features = packRows(images, dim);
     const started =
       this.startSession && rows > 0
-        ? await this.startSession.run({ [FEATURES]: { data: features, dims: [rows, dim] } })
+        ? await this.startSession.run({ [FEATURES]: { data: features, dims: [rows, ...this.startShape] } })
         : {};
     const values = new Map<string, Float32Array>();
     for (const s of this.states)
@@ -72,19 +83,25 @@ export class OnnxStepDecoder implements StepDecoder {
     const { rows } = s;
     checkStepTokens(tokens, rows, this.vocabSize);
     const feeds: Record<string, Tensor> = { [TOKENS]: { data: tokens, dims: [rows] } };
-    for (const spec of this.states) feeds[spec.name] = { data: s.values.get(spec.name)!, dims: [rows, spec.width] };
+    for (const spec of this.states)
+      feeds[spec.name] = { data: s.values.get(spec.name)!, dims: [rows, ...stateShape(spec)] };
     const out = await this.stepSession.run(feeds);
     const values = new Map<string, Float32Array>();
     for (const spec of this.states)
       values.set(spec.name, spec.constant ? s.values.get(spec.name)! : floats(out, spec.name + NEXT));
     const next: OnnxState = { rows, values };
-    return { logProbs: floats(out, LOG_PROBS), state: next };
+    return {
+      logProbs: floats(out, LOG_PROBS),
+      state: next,
+      ...(this.regions ? { attention: floats(out, ATTENTION) } : {}),
+    };
   }
 
   select(state: DecoderState, rows: Int32Array): DecoderState {
     const s = state as OnnxState;
     const values = new Map<string, Float32Array>();
-    for (const { name, width } of this.states) values.set(name, pickRows(s.values.get(name)!, width, s.rows, rows));
+    for (const { name, width } of this.states)
+      values.set(name, pickRows(s.values.get(name)!, width, s.rows, rows));
     const next: OnnxState = { rows: rows.length, values };
     return next;
   }

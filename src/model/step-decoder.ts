@@ -11,6 +11,8 @@ export interface DecoderState {
 export interface StepResult {
   logProbs: Float32Array;
   state: DecoderState;
+  /** Attention models: where each row looked at this step, rows × regions (each row sums to 1). */
+  attention?: Float32Array;
 }
 
 export interface StepDecoder {

@@ -29,7 +29,7 @@ export interface DevMetricOptions {
  */
 export function captionDevMetric(
   dev: readonly CorpusImage[],
-  features: PooledFeatures,
+  features: Pick<PooledFeatures, 'get'>,
   vocabulary: Vocabulary,
   options: DevMetricOptions = {},
 ): DevMetric {

@@ -10,11 +10,11 @@ import { scoreCaptions, type CaptionScores } from '../eval/score.js';
 import type { StepDecoder } from '../model/step-decoder.js';
 import type { Vocabulary } from '../data/vocabulary.js';
 import { CONFIG_FILE, loadModel } from '../model/model-folder.js';
-import { openDecoder, type DecoderRuntime } from '../model/open-decoder.js';
+import { openDecoder } from '../model/open-decoder.js';
 import { CaptionerError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
-import { readPooledFeatures } from '../vision/feature-store.js';
-import { loadCaptioner } from './load-captioner.js';
+import { openSpatialFeatures, readPooledFeatures } from '../vision/feature-store.js';
+import { loadCaptioner, readsSpatial } from './load-captioner.js';
 
 export interface EvaluateOptions {
   model: string;
@@ -25,7 +25,6 @@ export interface EvaluateOptions {
   workDir?: string;
   encoder?: string;
   decode?: DecodeOptions;
-  decoderRuntime?: DecoderRuntime;
   progress?: boolean;
 }
 
@@ -81,10 +80,22 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
           'ENCODER_MISMATCH',
           `the features in ${options.workDir} come from another encoder than the model's (${model.config.encoder.name})`,
         );
-      const decoder = await openDecoder(model, { runtime: options.decoderRuntime });
+      const decoder = await openDecoder(model);
+      // An attention model reads the spatial maps (`captioner features --spatial`), the others the vectors.
+      const spatial = readsSpatial(model)
+        ? await openSpatialFeatures(options.workDir, model.config.encoder?.name)
+        : undefined;
+      const maps = new Map<string, Float32Array>();
+      if (spatial)
+        for (const image of images) {
+          const map = await spatial.read(image);
+          if (map) maps.set(image, map);
+        }
+      await spatial?.close();
+      const vectorOf = (image: string) => (spatial ? maps.get(image) : store.get(image));
       try {
         const found = images.filter((image) => {
-          if (store.get(image)) return true;
+          if (vectorOf(image)) return true;
           failed.push({ image, reason: 'no stored features' });
           return false;
         });
@@ -92,7 +103,7 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
         maxLength ??= defaultMaxLength(model.config.maxCaptionLength);
         const texts = await captionVectors(
           decoder,
-          found.map((i) => store.get(i)!),
+          found.map((i) => vectorOf(i)!),
           model.vocabulary,
           { ...options.decode, maxLength, lengthPenalty, results: 1 },
           (n) => progress.tick(n),
@@ -108,7 +119,6 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
         model: options.model,
         encoder: options.encoder,
         lengthPenalty: options.decode?.lengthPenalty,
-        decoderRuntime: options.decoderRuntime,
       });
       lengthPenalty ??= captioner.card.lengthPenalty;
       maxLength ??= defaultMaxLength(await configuredMaxLength(options.model));

@@ -2,9 +2,10 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beamSearch } from '../decode/beam-search.js';
+import { inputShape } from '../model/architecture.js';
 import { defaultMaxLength } from '../decode/caption-rules.js';
 import { loadModel, type LoadedModel } from '../model/model-folder.js';
-import { openDecoder, type DecoderRuntime } from '../model/open-decoder.js';
+import { openDecoder } from '../model/open-decoder.js';
 import type { StepDecoder } from '../model/step-decoder.js';
 import { CaptionerError } from '../util/errors.js';
 import { loadEncoder, type ImageEncoder } from '../vision/encoder.js';
@@ -21,8 +22,6 @@ export interface LoadCaptionerOptions {
   threads?: number;
   /** Length normalisation α for beam search (default: the model folder's `decoding`, else 0). */
   lengthPenalty?: number;
-  /** Where the decoder runs (default onnx: onnxruntime's native kernels). */
-  decoderRuntime?: DecoderRuntime;
 }
 
 /** The bundled model, found beside src/ or dist/ (both are one level below the package root). */
@@ -55,7 +54,7 @@ export async function loadCaptioner(options: LoadCaptionerOptions = {}): Promise
   const card = await readModelCard(model);
   let decoder: StepDecoder;
   try {
-    decoder = await openDecoder(model, { runtime: options.decoderRuntime });
+    decoder = await openDecoder(model);
   } catch (error) {
     await encoder.dispose();
     throw error;
@@ -130,9 +129,7 @@ class PipelineCaptioner implements Captioner {
     if (ok.length === 0) return results;
     const batch = new Float32Array(ok.length * 3 * h * w);
     ok.forEach(({ image }, slot) => this.encoder.fill(image, batch, slot));
-    const out = await this.encoder.run(batch, ok.length);
-    const dim = this.encoder.identity.pooledDim;
-    const features = ok.map((_, i) => out.pooled.slice(i * dim, (i + 1) * dim));
+    const features = await encodeBatch(this.encoder, batch, ok.length, readsSpatial(this.model));
     const t2 = performance.now();
     const captions = await beamSearch(this.decoder, features, this.model.vocabulary, {
       beam,
@@ -170,4 +167,23 @@ class PipelineCaptioner implements Captioner {
 function round(x: number, digits = 2): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
+}
+
+/** Whether a model (or its first member) reads the spatial map rather than the pooled vector. */
+export function readsSpatial(model: LoadedModel): boolean {
+  const m = model.members?.[0] ?? model;
+  return inputShape(m.architecture, m.config.model).length > 1;
+}
+
+/** One encoder run over a filled batch: each image's pooled vector, or its spatial map (C×H×W). */
+export async function encodeBatch(
+  encoder: ImageEncoder,
+  batch: Float32Array,
+  count: number,
+  spatial: boolean,
+): Promise<Float32Array[]> {
+  const out = await encoder.run(batch, count, { spatial });
+  const all = spatial ? out.spatial! : out.pooled;
+  const dim = all.length / count;
+  return Array.from({ length: count }, (_, i) => all.slice(i * dim, (i + 1) * dim));
 }

@@ -1,4 +1,9 @@
-import type { Architecture, ModelConfigBase, TrainBatch } from '../model/architecture.js';
+import {
+  inputShape,
+  type Architecture,
+  type ModelConfigBase,
+  type TrainBatch,
+} from '../model/architecture.js';
 import type { ParamLayout } from '../model/params.js';
 import { Session, floats, type Tensor } from '../runtime/onnx.js';
 import { FlatAdam, clipFactor, type AdamState } from './adam.js';
@@ -33,6 +38,18 @@ export interface EngineOptions {
   spinning?: boolean;
 }
 
+/** How many training graphs stay loaded (each holds its activations' memory). */
+const LOADED_GRAPHS = 12;
+
+/**
+ * The unrolled length a batch of `steps` input steps runs at: its own up to 16 (most captions), then
+ * rounded up to a multiple of 4, so that the rare long batches share a few graphs. The extra steps
+ * are padding: they reach no loss.
+ */
+export function stepBucket(steps: number): number {
+  return steps <= 16 ? steps : Math.ceil(steps / 4) * 4;
+}
+
 interface Compiled {
   graph: TrainGraph;
   session: Session;
@@ -49,6 +66,8 @@ export class TrainingEngine {
   private readonly graphs = new Map<string, Promise<Compiled>>();
   private readonly weightFeeds: Record<string, Tensor>;
   private readonly ones = new Map<number, Float32Array>();
+  /** Floats per row of TrainBatch.features: the product of the architecture's input shape. */
+  private readonly inputSize: number;
 
   constructor(
     private readonly arch: Architecture,
@@ -56,18 +75,25 @@ export class TrainingEngine {
     private readonly layout: ParamLayout,
     private readonly options: EngineOptions,
   ) {
-    this.params = new Float32Array(layout.total);
     this.adam = new FlatAdam(layout.total);
+    // The weights live in the optimizer's (WebAssembly) memory: Adam updates them in place.
+    this.params = this.adam.params;
+    this.inputSize = inputShape(arch, config).reduce((a, b) => a * b, 1);
     this.weightFeeds = Object.fromEntries(
       layout.specs.map((s) => [s.name, { data: layout.view(this.params, s.name), dims: s.shape }]),
     );
   }
 
-  /** The graph for batches of this many rows and steps, built and loaded once. */
+  /**
+   * The graph for batches of this many rows and steps, built and loaded on first use. Each loaded
+   * graph keeps its own memory (its activations), so only the most recently used few stay loaded.
+   */
   private compiled(rows: number, steps: number): Promise<Compiled> {
     const key = `${rows}x${steps}`;
     let c = this.graphs.get(key);
-    if (!c) {
+    if (c)
+      this.graphs.delete(key); // re-inserted below: the Map's order is the recency order
+    else
       c = (async () => {
         const graph = buildTrainGraph(this.arch, this.config, this.layout, rows, steps);
         const session = await Session.create(graph.model, {
@@ -76,7 +102,11 @@ export class TrainingEngine {
         });
         return { graph, session };
       })();
-      this.graphs.set(key, c);
+    this.graphs.set(key, c);
+    while (this.graphs.size > LOADED_GRAPHS) {
+      const [oldest, evicted] = this.graphs.entries().next().value!;
+      this.graphs.delete(oldest);
+      void evicted.then((e) => e.session.release());
     }
     return c;
   }
@@ -84,7 +114,7 @@ export class TrainingEngine {
   private async run(batch: TrainBatch, training: boolean, outputs: string[]) {
     const t0 = performance.now();
     const rows = Math.max(this.options.rows, batch.rows);
-    const { steps } = batch;
+    const steps = stepBucket(batch.steps);
     const { graph, session } = await this.compiled(rows, steps);
     const feeds = { ...this.weightFeeds, ...this.batchFeeds(batch, rows, graph, training) };
     const t1 = performance.now();
@@ -94,21 +124,22 @@ export class TrainingEngine {
 
   /** The batch padded to the graph's rows (padding rows have no targets), masks, ε and token weights. */
   private batchFeeds(batch: TrainBatch, rows: number, graph: TrainGraph, training: boolean) {
-    const { steps, rows: b } = batch;
-    const dim = this.config.featureDim;
+    const { rows: b } = batch;
+    const steps = graph.steps; // ≥ batch.steps: the steps after a batch's own are padding
+    const dim = this.inputSize;
     let tokens = batch.inputs;
     let positions = batch.positions;
     let features = batch.features;
-    if (b !== rows) {
+    if (b !== rows || batch.steps !== steps) {
       tokens = new Int32Array(steps * rows);
-      for (let t = 0; t < steps; t++) tokens.set(batch.inputs.subarray(t * b, (t + 1) * b), t * rows);
+      for (let t = 0; t < batch.steps; t++) tokens.set(batch.inputs.subarray(t * b, (t + 1) * b), t * rows);
       positions = batch.positions.map((p) => Math.floor(p / b) * rows + (p % b));
       features = new Float32Array(rows * dim);
       features.set(batch.features);
     }
     const n = batch.targets.length;
     const feeds: Record<string, Tensor> = {
-      [TRAIN_IO.features]: { data: features, dims: [rows, dim] },
+      [TRAIN_IO.features]: { data: features, dims: [rows, ...inputShape(this.arch, this.config)] },
       [TRAIN_IO.tokens]: { data: tokens, dims: [steps * rows] },
       [TRAIN_IO.positions]: { data: positions, dims: [n] },
       [TRAIN_IO.targets]: { data: batch.targets, dims: [n] },
@@ -122,8 +153,16 @@ export class TrainingEngine {
     const masks = training
       ? drawMasks(graph.sites, tokens, seeds, rows, steps)
       : graph.sites.map((s) => this.onesOf((s.per === 'row' ? rows : rows * steps) * s.width));
+    if (graph.penalized)
+      feeds[TRAIN_IO.penalty] = {
+        data: Float32Array.of(training ? (this.config.attentionPenalty ?? 0) : 0),
+        dims: [],
+      };
     graph.sites.forEach((s, k) => {
-      feeds[TRAIN_IO.mask(s.name)] = { data: masks[k], dims: [s.per === 'row' ? rows : rows * steps, s.width] };
+      feeds[TRAIN_IO.mask(s.name)] = {
+        data: masks[k],
+        dims: [s.per === 'row' ? rows : rows * steps, s.width],
+      };
     });
     return feeds;
   }
@@ -155,7 +194,13 @@ export class TrainingEngine {
     const gradNorm = Math.sqrt(floats(out, TRAIN_IO.gradSquares)[0]) * scale;
     const factor = clipFactor(gradNorm, scale, options.clipNorm);
     this.layout.specs.forEach((s, i) => {
-      this.adam.update(this.params, this.layout.offsets[i], floats(out, names[i]), factor, options.learningRate);
+      this.adam.update(
+        this.params,
+        this.layout.offsets[i],
+        floats(out, names[i]),
+        factor,
+        options.learningRate,
+      );
     });
     this.adam.finishStep();
     return {

@@ -3,7 +3,7 @@ import type { Value } from '../graph/ir.js';
 import { exportOnnx } from '../graph/onnx-export.js';
 import * as op from '../graph/ops.js';
 import { UnrolledGraph } from '../graph/passes.js';
-import type { Architecture, ModelConfigBase } from '../model/architecture.js';
+import { inputShape, stateShape, type Architecture, type ModelConfigBase } from '../model/architecture.js';
 import type { ParamLayout } from '../model/params.js';
 import type { ModelScope } from '../model/scope.js';
 
@@ -15,6 +15,7 @@ export const TRAIN_IO = {
   targets: 'targets',
   weights: 'weights',
   epsilon: 'epsilon',
+  penalty: 'attention_penalty',
   loss: 'loss',
   gradSquares: 'grad_squares',
   grad: (param: string) => `grad.${param}`,
@@ -36,6 +37,8 @@ export interface TrainGraph {
   steps: number;
   /** In the order the model declares them, which is the order masks are drawn in. */
   sites: DropoutSite[];
+  /** Whether the graph reads TRAIN_IO.penalty (an attention model trained with the penalty). */
+  penalized: boolean;
 }
 
 /** Weights as graph inputs; dropout as mask inputs, declared as the model asks for them. */
@@ -88,7 +91,7 @@ export function buildTrainGraph(
 ): TrainGraph {
   const g = new UnrolledGraph(`captioner_train_${steps}`, rows, steps);
   const weights = new Map(layout.specs.map((s) => [s.name, g.input(s.name, 'float32', s.shape)] as const));
-  const features = g.tag(g.input(TRAIN_IO.features, 'float32', [rows, config.featureDim]), 'row');
+  const features = g.tag(g.input(TRAIN_IO.features, 'float32', [rows, ...inputShape(arch, config)]), 'row');
   const tokens = g.tag(g.input(TRAIN_IO.tokens, 'int32', [steps * rows]), 'time');
   const positions = g.input(TRAIN_IO.positions, 'int32', ['targets']);
   const targets = g.input(TRAIN_IO.targets, 'int32', ['targets']);
@@ -100,23 +103,39 @@ export function buildTrainGraph(
   const started = arch.start(m, config, features);
   let state: Record<string, Value> = {};
   for (const s of arch.states(config))
-    state[s.name] = s.init === 'start' ? started[s.name] : g.tag(op.zeros(g, 'float32', [rows, s.width]), 'row');
+    state[s.name] =
+      s.init === 'start' ? started[s.name] : g.tag(op.zeros(g, 'float32', [rows, ...stateShape(s)]), 'row');
   const outputs: Value[] = [];
+  const penalty = config.attentionPenalty ?? 0;
+  // 1 at the real input steps of each row, 0 at padding: [steps·rows]
+  const real = penalty > 0 ? op.positive(g, op.cast(g, tokens, 'float32')) : undefined;
+  let looked: Value | undefined; // Σₜ αₜ over real steps: [rows, regions]
   for (let t = 0; t < steps; t++) {
     g.step = t;
     const next = arch.step(m, config, state, tokens);
     outputs.push(g.atStep(next.output)); // [rows, width]
+    if (real && next.attention) {
+      const alpha = op.mul(g, next.attention, op.unsqueeze(g, real, 1));
+      looked = looked ? op.add(g, looked, alpha) : alpha;
+    }
     state = next.state;
   }
   g.step = -1;
 
   const picked = op.gather(g, op.concat(g, outputs, 0), positions); // [targets, width]
   const logits = arch.head(m, config, picked); // [targets, V]
-  const loss = op.reduceSum(g, op.softmaxCrossEntropy(g, logits, targets, tokenWeights, epsilon), [0]);
+  let loss = op.reduceSum(g, op.softmaxCrossEntropy(g, logits, targets, tokenWeights, epsilon), [0]);
+  if (looked) {
+    // The doubly stochastic penalty λ·Σᵢ(1 − Σₜ αₜᵢ)² of every real row (λ an input: 0 for dev loss).
+    const miss = op.sub(g, op.scalar(g, 1), looked); // [rows, regions]
+    const realRow = op.positive(g, op.reduceSum(g, op.reshape(g, real!, [steps, rows]), [0])); // [rows]
+    const squares = op.sumSquares(g, op.mul(g, miss, op.unsqueeze(g, realRow, 1)));
+    loss = op.add(g, loss, op.mul(g, squares, g.input(TRAIN_IO.penalty, 'float32', [])));
+  }
   g.output(loss, TRAIN_IO.loss);
   const grads = gradients(g, loss, [...weights.values()]);
   const squares = grads.map((grad) => op.sumSquares(g, grad));
   layout.specs.forEach((s, i) => g.output(grads[i], TRAIN_IO.grad(s.name)));
   g.output(g.node('Sum', squares, {}, [{ dtype: 'float32', shape: [] }])[0], TRAIN_IO.gradSquares);
-  return { model: exportOnnx(g), rows, steps, sites: m.sites };
+  return { model: exportOnnx(g), rows, steps, sites: m.sites, penalized: looked !== undefined };
 }

@@ -1,22 +1,39 @@
 import { loadCorpus, type CorpusImage } from '../data/corpus.js';
 import { CaptionerError } from '../util/errors.js';
-import { readPooledFeatures, type PooledFeatures } from '../vision/feature-store.js';
+import { decodeFloat16 } from '../util/float16.js';
+import { openSpatialFeatures, readPooledFeatures, type PooledFeatures } from '../vision/feature-store.js';
 import type { CaptionItem } from './batches.js';
 import type { TrainData } from './trainer.js';
 
 /** The trainer's inputs, plus the dev images themselves for caption metrics. */
 export interface WorkData extends TrainData {
   devImages: CorpusImage[];
-  features: PooledFeatures;
+  /** What the model reads of an image by name (pooled vector or spatial map), for dev captioning. */
+  features: Pick<PooledFeatures, 'get'>;
 }
 
-/** What `prepare` and `features` wrote in a work folder, as the trainer's inputs. */
-export async function loadTrainingData(workDir: string, encoder?: string): Promise<WorkData> {
+/**
+ * What `prepare` and `features` wrote in a work folder, as the trainer's inputs: each image's pooled
+ * vector, or with `spatial` its spatial map (C×H×W, for attention models), read once and kept as
+ * float16 (a Flickr8k train + dev set is under 1 GB so), decoded per batch.
+ */
+export async function loadTrainingData(
+  workDir: string,
+  encoder?: string,
+  options: { spatial?: boolean } = {},
+): Promise<WorkData> {
   const { corpus, vocabulary } = await loadCorpus(workDir);
   const features = await readPooledFeatures(workDir, encoder);
+  const spatial = options.spatial
+    ? await readSpatialMaps(
+        workDir,
+        encoder,
+        [...corpus.splits.train, ...corpus.splits.dev].map((m) => m.image),
+      )
+    : undefined;
   const split = (name: 'train' | 'dev') => {
     const images = corpus.splits[name];
-    const vectors = images.map((m) => features.get(m.image));
+    const vectors = images.map((m) => (spatial ? spatial.get(m.image) : features.get(m.image)));
     const missing = images.filter((_, i) => !vectors[i]).map((m) => m.image);
     if (missing.length)
       throw new CaptionerError(
@@ -24,7 +41,11 @@ export async function loadTrainingData(workDir: string, encoder?: string): Promi
         `${missing.length} ${name} images have no features (e.g. ${missing[0]}): rerun captioner features`,
       );
     const items: CaptionItem[] = images.flatMap((m, i) => m.tokens.map((tokens) => ({ image: i, tokens })));
-    return { items, table: (i: number) => vectors[i]! };
+    return {
+      items,
+      table: (i: number) =>
+        spatial ? decodeFloat16(vectors[i] as Uint16Array) : (vectors[i] as Float32Array),
+    };
   };
   const train = split('train');
   const dev = split('dev');
@@ -34,12 +55,31 @@ export async function loadTrainingData(workDir: string, encoder?: string): Promi
     dev: dev.items,
     trainFeatures: train.table,
     devFeatures: dev.table,
-    featureDim: features.dim,
+    featureDim: spatial ? spatial.size : features.dim,
     vocabulary,
     encoder: features.encoder,
     cleaning: corpus.cleaning,
     maxCaptionLength: Math.max(...lengths),
     devImages: corpus.splits.dev,
-    features,
+    features: spatial
+      ? { get: (image: string) => ((bits) => bits && decodeFloat16(bits))(spatial.get(image)) }
+      : features,
   };
+}
+
+/** The spatial maps of `images` as float16 bits, one read of the store. */
+async function readSpatialMaps(workDir: string, encoder: string | undefined, images: string[]) {
+  const store = await openSpatialFeatures(workDir, encoder);
+  try {
+    const size = store.dims.reduce((a, b) => a * b, 1);
+    const bits = new Uint16Array(images.length * size);
+    const index = new Map<string, Uint16Array>();
+    for (const [k, image] of images.entries()) {
+      const part = await store.readBits(image, bits.subarray(k * size, (k + 1) * size));
+      if (part) index.set(image, part);
+    }
+    return { size, get: (image: string) => index.get(image) };
+  } finally {
+    await store.close();
+  }
 }

@@ -3,9 +3,10 @@ import { Option } from 'commander';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { METRICS, type Metric } from '../../eval/score.js';
-import { architectureNames } from '../../model/architectures.js';
+import { architectureNames, getArchitecture } from '../../model/architectures.js';
 import { captionDevMetric } from '../../pipeline/dev-metric.js';
 import { loadTrainingData } from '../../train/training-data.js';
+import { inputShape } from '../../model/architecture.js';
 import { trainModel, LOSS_CURVE_FILE, METRICS_FILE, type Schedule } from '../../train/trainer.js';
 import {
   belowOne,
@@ -34,6 +35,8 @@ interface TrainFlags {
   embedDim?: number;
   units?: number;
   dropout?: number;
+  attentionDim?: number;
+  attentionPenalty?: number;
   labelSmoothing?: number;
   keepEpochs?: boolean;
   maxSteps?: number;
@@ -79,7 +82,21 @@ export function registerTrain(program: Command): void {
     )
     .option('--embed-dim <n>', 'word embedding width', positiveInt('--embed-dim'))
     .option('--units <n>', 'LSTM and projection width', positiveInt('--units'))
-    .option('--dropout <p>', 'dropout on the image vector and the word embeddings', belowOne('--dropout'))
+    .option(
+      '--dropout <p>',
+      'dropout rate (merge: image vector and embeddings; attention: embeddings and output)',
+      belowOne('--dropout'),
+    )
+    .option(
+      '--attention-dim <n>',
+      'attention models: width of the attention layer',
+      positiveInt('--attention-dim'),
+    )
+    .option(
+      '--attention-penalty <λ>',
+      'attention models: weight of the doubly stochastic penalty λ·Σ(1 − Σₜαₜ)²',
+      nonNegative('--attention-penalty'),
+    )
     .option(
       '--label-smoothing <eps>',
       'label smoothing of the training targets (0: off)',
@@ -103,7 +120,9 @@ export function registerTrain(program: Command): void {
     .option('--no-progress', 'no progress bar')
     .action(
       runCommand(async (flags: TrainFlags) => {
-        const data = await loadTrainingData(resolve(flags.work), flags.encoder);
+        const arch = getArchitecture(flags.arch);
+        const spatial = inputShape(arch, arch.defaults(1, 1)).length > 1; // reads the spatial map
+        const data = await loadTrainingData(resolve(flags.work), flags.encoder, { spatial });
         const devMetric =
           flags.selectBy === 'loss'
             ? undefined
@@ -111,10 +130,18 @@ export function registerTrain(program: Command): void {
                 metric: flags.selectBy,
                 maxLength: data.maxCaptionLength,
               });
+        // Each flag sets the configuration fields of that meaning the architecture has.
+        const fields = Object.keys(arch.defaults(1, 1));
         const model: Record<string, unknown> = {};
-        if (flags.embedDim) model.embedDim = flags.embedDim;
-        if (flags.units) model.units = model.decoderUnits = flags.units;
-        if (flags.dropout !== undefined) model.imageDropout = model.embedDropout = flags.dropout;
+        const set = (keys: string[], value: unknown) => {
+          if (value === undefined) return;
+          for (const k of keys) if (fields.includes(k)) model[k] = value;
+        };
+        set(['embedDim'], flags.embedDim);
+        set(['units', 'decoderUnits'], flags.units);
+        set(['dropout', 'imageDropout', 'embedDropout'], flags.dropout);
+        set(['attentionDim'], flags.attentionDim);
+        set(['attentionPenalty'], flags.attentionPenalty);
         if (flags.labelSmoothing !== undefined) model.labelSmoothing = flags.labelSmoothing;
         const out = resolve(flags.out);
         process.stderr.write(

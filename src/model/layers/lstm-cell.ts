@@ -15,10 +15,13 @@ export function lstmCell(
   h: Value, // [rows, units]
   c: Value, // [rows, units]
   units: number,
+  /** More input that depends on the state (attention's context), already multiplied: [rows, 4u]. */
+  extra?: Value,
 ): { h: Value; c: Value } {
   const { g } = m;
   const input = op.add(g, op.matMul(g, x, m.param(`${name}.kernel`)), m.param(`${name}.bias`)); // [rows, 4u]
-  const gates = op.add(g, input, op.matMul(g, h, m.param(`${name}.recurrent_kernel`))); // [rows, 4u]
+  const recurrent = op.matMul(g, h, m.param(`${name}.recurrent_kernel`)); // [rows, 4u]
+  const gates = op.add(g, input, extra ? op.add(g, recurrent, extra) : recurrent); // [rows, 4u]
   const [i, f, gg, o] = op.split(g, gates, 1, [units, units, units, units]); // 4 × [rows, u]
   const cNext = op.add(g, op.mul(g, op.sigmoid(g, f), c), op.mul(g, op.sigmoid(g, i), op.tanh(g, gg)));
   const hNext = op.mul(g, op.sigmoid(g, o), op.tanh(g, cNext));

@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { attentionArchitecture, type AttentionConfig } from '../../src/model/arch/attention.js';
+import { openWeightsDecoder } from '../../src/model/open-decoder.js';
+import { ParamLayout } from '../../src/model/params.js';
+import { makeBatch, rowSeeds } from '../../src/train/batches.js';
+import { TrainingEngine } from '../../src/train/engine.js';
+import { Rng } from '../../src/util/random.js';
+
+// A tiny attention model: 6 channels over 4 regions, vocabulary of 11.
+const config: AttentionConfig = {
+  ...attentionArchitecture.defaults(11, 6),
+  regions: 4,
+  embedDim: 5,
+  units: 7,
+  attentionDim: 3,
+  dropout: 0,
+  attentionPenalty: 0,
+};
+const layout = new ParamLayout(attentionArchitecture.params(config));
+const weights = new Float32Array(layout.total);
+attentionArchitecture.init(config, layout, weights, new Rng(5));
+const rng = new Rng(9);
+const maps = [0, 1, 2].map(() => Float32Array.from({ length: 6 * 4 }, () => rng.next() * 2));
+const items = [
+  { image: 0, tokens: [4, 5, 6] },
+  { image: 1, tokens: [7] },
+  { image: 2, tokens: [8, 9, 10, 4, 5] },
+];
+const batch = makeBatch(items, (i) => maps[i], 6 * 4, rowSeeds(3, 0, 0, items.length));
+
+async function engineWith(overrides: Partial<AttentionConfig>, rows = 3) {
+  const engine = new TrainingEngine(attentionArchitecture, { ...config, ...overrides }, layout, {
+    rows,
+    threads: 1,
+  });
+  engine.params.set(weights);
+  return engine;
+}
+
+test('attention: the decoding graph and the training graph are one model (teacher-forced NLL = loss)', async () => {
+  const decoder = await openWeightsDecoder({
+    architecture: attentionArchitecture,
+    config,
+    layout,
+    params: weights,
+  });
+  let nll = 0;
+  for (const item of items) {
+    let state = await decoder.start([maps[item.image]]);
+    const inputs = [1, ...item.tokens];
+    const targets = [...item.tokens, 2];
+    for (let t = 0; t < inputs.length; t++) {
+      const out = await decoder.step(state, Int32Array.from([inputs[t]]));
+      nll -= out.logProbs[targets[t]];
+      assert.equal(out.attention?.length, 4, 'one weight per region');
+      const sum = out.attention!.reduce((a, b) => a + b, 0);
+      assert.ok(Math.abs(sum - 1) < 1e-5, `attention sums to ${sum}`);
+      state = out.state;
+    }
+  }
+  decoder.dispose();
+  const engine = await engineWith({}, 4); // padded to 4 rows: padding changes nothing
+  const { lossSum } = await engine.loss(batch);
+  await engine.close();
+  assert.ok(Math.abs(nll - lossSum) < 1e-4 * Math.max(1, lossSum), `steps ${nll} vs graph ${lossSum}`);
+});
+
+test('attention: gradients (with dropout masks and the doubly stochastic penalty) match finite differences', async () => {
+  const overrides = { dropout: 0.3, attentionPenalty: 0.7, labelSmoothing: 0.1 };
+  const engine = await engineWith(overrides);
+  const { grads } = await engine.gradients(batch);
+  const pick = new Rng(4);
+  const names = layout.specs.map((s) => s.name);
+  for (const name of names) {
+    const view = layout.view(engine.params, name);
+    const g = layout.view(grads, name);
+    // The largest-gradient weight of each tensor, plus one at random: float32 differences need a signal.
+    let at = 0;
+    for (let i = 1; i < g.length; i++) if (Math.abs(g[i]) > Math.abs(g[at])) at = i;
+    for (const i of [at, Math.floor(pick.next() * g.length)]) {
+      const original = view[i];
+      const h = 1e-2;
+      view[i] = original + h;
+      const plus = (await engine.gradients(batch)).lossSum;
+      view[i] = original - h;
+      const minus = (await engine.gradients(batch)).lossSum;
+      view[i] = original;
+      const numeric = (plus - minus) / (2 * h);
+      const tolerance = 2e-3 + 2e-2 * Math.abs(numeric);
+      assert.ok(Math.abs(numeric - g[i]) < tolerance, `${name}[${i}]: analytic ${g[i]}, numeric ${numeric}`);
+    }
+  }
+  await engine.close();
+});
