@@ -1,13 +1,19 @@
 // npm run bench:serve [-- --json] [--duration 30] [--connections 8] [--runs 100] [--model dir] [--double]
+//                     [--overload-connections 256] [--overload-duration 15] [--phases latency,throughput,overload]
 // 1. Single-image latency, in-process: file → caption (beam 3) through the library, p50 and p95.
 // 2. Server throughput: the HTTP server in this process, autocannon in a second process on loopback
 //    POSTing a Flickr8k photo; captions per second and errors (anything but a 200).
+// 3. Overload: a 1.5-megapixel JPEG (~240 KB, a mosaic of Flickr8k photos) at 8 connections, then at
+//    256; captions per second answered 200 in each, their ratio (goodput kept under overload), the p99
+//    of the accepted requests, the 503s, and the server process's peak RSS.
 // Run it under `flock /tmp/captioner-bench.lock` on a shared machine.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import sharp from 'sharp';
 import type { Captioner } from '../src/pipeline/captioner-types.js';
 import { loadCaptioner as loadPipeline } from '../src/pipeline/load-captioner.js';
 import { buildServer } from '../src/serve/server.js';
@@ -22,11 +28,18 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '100' },
     beam: { type: 'string', default: '3' },
     model: { type: 'string' },
+    'overload-connections': { type: 'string', default: '256' },
+    'overload-base': { type: 'string', default: '8' },
+    'overload-duration': { type: 'string', default: '15' },
+    phases: { type: 'string', default: 'latency,throughput,overload' },
     // The test double instead of the model: checks the harness, measures nothing real.
     double: { type: 'boolean', default: false },
   },
 });
 const log = (line: string) => process.stderr.write(`${line}\n`);
+const phases = new Set(args.phases!.split(','));
+for (const phase of phases)
+  if (!['latency', 'throughput', 'overload'].includes(phase)) fail(`unknown phase "${phase}"`);
 
 function fail(message: string): never {
   process.stderr.write(`bench:serve: ${message}\n`);
@@ -43,6 +56,28 @@ function photos(count: number): string[] {
     .filter(Boolean)
     .slice(0, count)
     .map((name) => join(dir, 'Images', name));
+}
+
+/**
+ * A 1.5-megapixel JPEG of about 240 KB, as a phone upload scaled down would be: a 6 × 4 mosaic of
+ * Flickr8k photos (the shared copies are 224 × 224, too small to stand for an upload on their own).
+ */
+async function largePhoto(files: string[]): Promise<string> {
+  const tile = 250;
+  const tiles = await Promise.all(
+    files.slice(0, 24).map(async (file, i) => ({
+      input: await sharp(file).resize(tile, tile).toBuffer(),
+      left: (i % 6) * tile,
+      top: Math.floor(i / 6) * tile,
+    })),
+  );
+  const jpeg = await sharp({ create: { width: 6 * tile, height: 4 * tile, channels: 3, background: '#000' } })
+    .composite(tiles)
+    .jpeg({ quality: 62 })
+    .toBuffer();
+  const path = join(mkdtempSync(join(tmpdir(), 'captioner-bench-')), 'large.jpg');
+  writeFileSync(path, jpeg);
+  return path;
 }
 
 async function loadCaptioner(): Promise<Captioner> {
@@ -83,18 +118,30 @@ interface LoadResult {
   durationS: number;
   latencyP50Ms: number;
   latencyP99Ms: number;
+  refused503: number;
+  acceptedP50Ms: number;
+  acceptedP99Ms: number;
+  /** This process's (the server's) largest resident set during the run, in MB. */
+  peakRssMb: number;
 }
 
-async function measureThroughput(captioner: Captioner, photo: string): Promise<LoadResult> {
+async function measureThroughput(
+  captioner: Captioner,
+  photo: string,
+  connections: number,
+  duration: number,
+): Promise<LoadResult> {
   const app = buildServer({ captioner, webRoot: null });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/api/caption`;
   const client = fileURLToPath(new URL('./load-client.ts', import.meta.url));
+  let peakRss = process.memoryUsage.rss();
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100);
   try {
     const stdout = await new Promise<string>((resolve, reject) => {
       const child = spawn(
         process.execPath,
-        ['--import', 'tsx', client, url, photo, args.connections!, args.duration!],
+        ['--import', 'tsx', client, url, photo, String(connections), String(duration)],
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );
       let out = '';
@@ -104,8 +151,10 @@ async function measureThroughput(captioner: Captioner, photo: string): Promise<L
         code === 0 ? resolve(out) : reject(new Error(`load client exited ${code}`)),
       );
     });
-    return JSON.parse(stdout.trim().split('\n').pop()!) as LoadResult;
+    const result = JSON.parse(stdout.trim().split('\n').pop()!) as Omit<LoadResult, 'peakRssMb'>;
+    return { ...result, peakRssMb: Math.round(peakRss / 2 ** 20) };
   } finally {
+    clearInterval(sampler);
     await app.close();
   }
 }
@@ -114,35 +163,97 @@ const beam = Number(args.beam);
 const files = photos(100);
 log(`loading the captioner${args.double ? ' (TEST DOUBLE: numbers mean nothing)' : ''}…`);
 const captioner = await loadCaptioner();
-log(`latency: ${args.runs} captions, beam ${beam}, in-process…`);
-const latency = await measureLatency(captioner, files, Number(args.runs), beam);
-log(`throughput: ${args.connections} connections for ${args.duration} s from a second process…`);
-const load = await measureThroughput(captioner, files[0]);
+let latency: { p50: number; p95: number } | undefined;
+if (phases.has('latency')) {
+  log(`latency: ${args.runs} captions, beam ${beam}, in-process…`);
+  latency = await measureLatency(captioner, files, Number(args.runs), beam);
+}
+let load: LoadResult | undefined;
+if (phases.has('throughput')) {
+  log(`throughput: ${args.connections} connections for ${args.duration} s from a second process…`);
+  load = await measureThroughput(captioner, files[0], Number(args.connections), Number(args.duration));
+}
+let overload: { base: LoadResult; high: LoadResult; photoBytes: number } | undefined;
+if (phases.has('overload')) {
+  const photo = await largePhoto(files);
+  const photoBytes = statSync(photo).size;
+  const seconds = Number(args['overload-duration']);
+  const [baseConnections, highConnections] = [args['overload-base'], args['overload-connections']].map(
+    Number,
+  );
+  log(
+    `overload: a 1.5-megapixel JPEG (${Math.round(photoBytes / 1024)} KB), ${baseConnections} connections for ${seconds} s…`,
+  );
+  const base = await measureThroughput(captioner, photo, baseConnections, seconds);
+  log(`overload: ${highConnections} connections for ${seconds} s…`);
+  const high = await measureThroughput(captioner, photo, highConnections, seconds);
+  rmSync(dirname(photo), { recursive: true, force: true });
+  overload = { base, high, photoBytes };
+}
 await captioner.dispose();
 
-const capsPerSecond = load.ok / load.durationS;
-const errors = load.non2xx + load.errors + load.timeouts;
-const rows: [string, string, string][] = [
-  ['single-image latency p50', `${latency.p50.toFixed(1)} ms`, '≤ 25 ms'],
-  ['single-image latency p95', `${latency.p95.toFixed(1)} ms`, ''],
-  ['server throughput', `${capsPerSecond.toFixed(1)} captions/s`, '≥ 40/s'],
-  ['server errors', String(errors), '0'],
-  ['server latency p50 / p99', `${load.latencyP50Ms} / ${load.latencyP99Ms} ms`, ''],
-];
+const rows: [string, string, string][] = [];
+if (latency)
+  rows.push(
+    ['single-image latency p50', `${latency.p50.toFixed(1)} ms`, '≤ 25 ms'],
+    ['single-image latency p95', `${latency.p95.toFixed(1)} ms`, ''],
+  );
+const capsPerSecond = load && load.ok / load.durationS;
+const errors = load && load.non2xx + load.errors + load.timeouts;
+if (load)
+  rows.push(
+    ['server throughput', `${capsPerSecond!.toFixed(1)} captions/s`, '≥ 40/s'],
+    ['server errors', String(errors), '0'],
+    ['server latency p50 / p99', `${load.latencyP50Ms} / ${load.latencyP99Ms} ms`, ''],
+  );
+const rate = (r: LoadResult) => r.ok / r.durationS;
+const goodput = overload && rate(overload.high) / rate(overload.base);
+if (overload) {
+  const { base, high } = overload;
+  const at = (r: LoadResult, n: string) => `at ${n} connections`;
+  for (const [r, n] of [
+    [base, args['overload-base']!],
+    [high, args['overload-connections']!],
+  ] as const) {
+    rows.push(
+      [`1.5 MP: captions ${at(r, n)}`, `${rate(r).toFixed(1)} captions/s`, ''],
+      [`1.5 MP: 503s / errors ${at(r, n)}`, `${r.refused503} / ${r.errors + r.timeouts}`, ''],
+      [
+        `1.5 MP: accepted p50 / p99 ${at(r, n)}`,
+        `${r.acceptedP50Ms} / ${r.acceptedP99Ms} ms`,
+        'p99 < 2000 ms',
+      ],
+      [`1.5 MP: server peak RSS ${at(r, n)}`, `${r.peakRssMb} MB`, '< 1024 MB'],
+    );
+  }
+  rows.push(['1.5 MP: goodput kept under overload', `${goodput!.toFixed(2)}×`, '≥ 0.8×']);
+}
 const width = Math.max(...rows.map((r) => r[0].length));
+const setting = load ? `; ${args.connections} connections, ${load.durationS} s` : '';
 process.stdout.write(
   [
-    `captioner serve benchmark (${captioner.card.name}; beam ${beam}; ${args.connections} connections, ${load.durationS} s)`,
-    ...rows.map(([name, value, target]) => `  ${name.padEnd(width)}  ${value.padStart(16)}  ${target}`),
+    `captioner serve benchmark (${captioner.card.name}; beam ${beam}${setting})`,
+    ...rows.map(([name, value, target]) => `  ${name.padEnd(width)}  ${value.padStart(18)}  ${target}`),
   ].join('\n') + '\n',
 );
+const round2 = (x: number | undefined) => (x === undefined ? null : +x.toFixed(2));
 if (args.json) {
   process.stdout.write(
     JSON.stringify({
-      latencyP50Ms: +latency.p50.toFixed(2),
-      latencyP95Ms: +latency.p95.toFixed(2),
-      capsPerSecond: +capsPerSecond.toFixed(2),
-      errors,
+      latencyP50Ms: round2(latency?.p50),
+      latencyP95Ms: round2(latency?.p95),
+      capsPerSecond: round2(capsPerSecond),
+      errors: errors ?? null,
+      overloadPhotoBytes: overload?.photoBytes ?? null,
+      overloadBaseConnections: overload ? Number(args['overload-base']) : null,
+      overloadBaseCapsPerSecond: round2(overload && rate(overload.base)),
+      overloadConnections: overload ? Number(args['overload-connections']) : null,
+      overloadCapsPerSecond: round2(overload && rate(overload.high)),
+      overloadGoodputRatio: round2(goodput),
+      overloadAcceptedP99Ms: overload?.high.acceptedP99Ms ?? null,
+      overloadRefused503: overload?.high.refused503 ?? null,
+      overloadErrors: overload ? overload.high.errors + overload.high.timeouts : null,
+      overloadPeakRssMb: overload ? Math.max(overload.base.peakRssMb, overload.high.peakRssMb) : null,
     }) + '\n',
   );
 }

@@ -18,16 +18,35 @@ export interface SchedulerLimits {
   maxQueued: number;
   /** Most images in one batch (captionMany); 1 captions one image at a time. */
   batchSize: number;
+  /**
+   * Longest expected wait for a turn, in ms, from the measured rate: past it, OVERLOADED as past
+   * `maxQueued` (a count cannot say how long a queue takes on a slower machine or with larger photos).
+   */
+  maxQueueWaitMs?: number;
+}
+
+/** A place in the queue held for a request whose body is still being read. */
+export interface Place {
+  /** Gives the place back (the request failed before it was queued); a no-op once used or released. */
+  release(): void;
 }
 
 /**
  * The server's bounded queue in front of the captioner. Under load, requests that wait together (with the
  * same options) go through captionMany as one batch, which runs the encoder once for all of them; a
  * bad image in a batch fails alone. When `maxQueued` requests already wait, a new one is refused.
+ *
+ * A place can be reserved before the request's body is read (reserve), so that a body is read only when
+ * the request will be queued: reserved places count as taken until used by caption() or released.
  */
 export class CaptionScheduler {
   private running = 0;
   private readonly waiting: Job[] = [];
+  private readonly reserved = new Set<Place>();
+  /** Called whenever a place may have come free (a batch ended, a reserved place was given back). */
+  onFree?: () => void;
+  /** Images captioned per second while every batch slot is busy (moving average), once measured. */
+  private rate?: number;
 
   constructor(
     private readonly captioner: Captioner,
@@ -38,13 +57,39 @@ export class CaptionScheduler {
     return { running: this.running, waiting: this.waiting.length };
   }
 
-  /** Whether a new request would be refused now (checked before reading its body). */
+  /**
+   * Whether a new request would be refused now: every batch slot busy and `maxQueued` requests waiting
+   * (or as many as take `maxQueueWaitMs` at the measured rate), counting reserved places as requests
+   * that will arrive (as waiting ones, or in new batches).
+   */
   get full(): boolean {
-    return this.running >= this.limits.concurrency && this.waiting.length >= this.limits.maxQueued;
+    const { concurrency, batchSize, maxQueued, maxQueueWaitMs } = this.limits;
+    const ahead = this.waiting.length + this.reserved.size;
+    const free = (concurrency - this.running) * batchSize + maxQueued - ahead;
+    if (free <= 0) return true;
+    if (this.running < concurrency || this.rate === undefined || maxQueueWaitMs === undefined) return false;
+    return ahead >= (this.rate * maxQueueWaitMs) / 1000;
   }
 
-  caption(bytes: Buffer, options: CaptionOptions): Promise<{ result: CaptionResult; queueMs: number }> {
-    if (this.full) return Promise.reject(overloaded());
+  /** A place for a request about to be read, or undefined when full. */
+  reserve(): Place | undefined {
+    if (this.full) return undefined;
+    const place: Place = {
+      release: () => {
+        if (this.reserved.delete(place)) this.onFree?.();
+      },
+    };
+    this.reserved.add(place);
+    return place;
+  }
+
+  /** Queues a caption; with a reserved place it is never refused (the place is used up). */
+  caption(
+    bytes: Buffer,
+    options: CaptionOptions,
+    place?: Place,
+  ): Promise<{ result: CaptionResult; queueMs: number }> {
+    if (!(place && this.reserved.delete(place)) && this.full) return Promise.reject(overloaded());
     return new Promise((resolve, reject) => {
       const key = `${options.beam}/${options.alternatives}/${options.maxLength}`;
       this.waiting.push({ bytes, options, key, queuedAt: performance.now(), resolve, reject });
@@ -61,11 +106,21 @@ export class CaptionScheduler {
         else i++;
       }
       this.running++;
+      const busy = this.running === this.limits.concurrency;
+      const startedAt = performance.now();
       void this.run(batch).finally(() => {
+        // With every slot busy, `concurrency` batches like this one take this long together.
+        if (busy)
+          this.measure((batch.length * this.limits.concurrency * 1000) / (performance.now() - startedAt));
         this.running--;
         this.pump();
+        this.onFree?.();
       });
     }
+  }
+
+  private measure(imagesPerSecond: number): void {
+    this.rate = this.rate === undefined ? imagesPerSecond : 0.7 * this.rate + 0.3 * imagesPerSecond;
   }
 
   private async run(batch: Job[]): Promise<void> {
@@ -99,4 +154,8 @@ export function overloaded(): CaptionerError {
     'OVERLOADED',
     'The server is busy captioning other photos. Try again in a moment.',
   );
+}
+
+export function shuttingDown(): CaptionerError {
+  return new CaptionerError('SHUTTING_DOWN', 'The server is shutting down. Try again in a moment.');
 }

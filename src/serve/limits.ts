@@ -8,14 +8,24 @@ export interface ServeLimits {
   maxPixels: number;
   /** Captions computed at the same time. */
   concurrency: number;
-  /** Requests waiting for a turn; past that the server answers 503 at once. */
+  /** Requests waiting for a turn; past that the server answers 503. */
   maxQueued: number;
+  /** Longest expected wait for a turn (ms, at the measured captions per second); past it, as past maxQueued. */
+  maxQueueWaitMs: number;
   /** Most waiting requests captioned together as one batch (captionMany); 1 turns batching off. */
   batchSize: number;
   /** Widest beam a client may ask for. */
   maxBeam: number;
   /** Seconds a client is told to wait (Retry-After) when the queue is full. */
   retryAfterSeconds: number;
+  /** Uploads read at the same time; past that, requests wait with their bodies unread. */
+  maxReading: number;
+  /**
+   * How long a request that finds the queue full waits, its body unread, for a place before the 503
+   * (0: at once). Bounds the refusals to one per connection per wait, so clients that retry at once
+   * cannot take the CPU from the captions.
+   */
+  admissionWaitMs: number;
 }
 
 export const DEFAULT_LIMITS: ServeLimits = {
@@ -24,9 +34,12 @@ export const DEFAULT_LIMITS: ServeLimits = {
   maxPixels: 50_000_000,
   concurrency: 2,
   maxQueued: 32,
+  maxQueueWaitMs: 500,
   batchSize: 8,
   maxBeam: 10,
   retryAfterSeconds: 1,
+  maxReading: 16,
+  admissionWaitMs: 1000,
 };
 
 /** Limits from the defaults, then the environment (CAPTIONER_MAX_UPLOAD_MB, …), then explicit options. */
@@ -47,13 +60,24 @@ export function resolveLimits(
   if (batch !== undefined) fromEnv.batchSize = batch;
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
   const limits = { ...DEFAULT_LIMITS, ...fromEnv, ...defined };
-  for (const key of ['maxUploadBytes', 'maxPixels', 'concurrency', 'batchSize', 'maxBeam'] as const) {
+  for (const key of [
+    'maxUploadBytes',
+    'maxPixels',
+    'concurrency',
+    'batchSize',
+    'maxBeam',
+    'maxReading',
+  ] as const) {
     if (!(limits[key] >= 1)) throw new CaptionerError('BAD_CONFIG', `${key} must be at least 1`);
   }
   if (!(limits.maxQueued >= 0)) throw new CaptionerError('BAD_CONFIG', 'maxQueued must be 0 or more');
+  for (const key of ['admissionWaitMs', 'maxQueueWaitMs'] as const) {
+    if (!(limits[key] >= 0)) throw new CaptionerError('BAD_CONFIG', `${key} must be 0 or more`);
+  }
   limits.concurrency = Math.floor(limits.concurrency);
   limits.maxQueued = Math.floor(limits.maxQueued);
   limits.batchSize = Math.floor(limits.batchSize);
+  limits.maxReading = Math.floor(limits.maxReading);
   return limits;
 }
 

@@ -1,14 +1,14 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { Captioner } from '../pipeline/captioner-types.js';
-import { CaptionerError } from '../util/errors.js';
 import { parseCaptionParams } from './caption-params.js';
 import { checkImage } from './check-image.js';
 import { toHttpError } from './http-errors.js';
 import { resolveLimits, type ServeLimits } from './limits.js';
 import { readUpload } from './read-upload.js';
 import { defaultWebRoot, registerWebPage } from './web-page.js';
-import { CaptionScheduler, overloaded } from './caption-scheduler.js';
+import { Admission, type Ticket } from './admission.js';
+import { CaptionScheduler, shuttingDown } from './caption-scheduler.js';
 
 export interface ServerOptions {
   captioner: Captioner;
@@ -28,6 +28,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const { captioner } = options;
   const limits = resolveLimits(options.limits);
   const queue = new CaptionScheduler(captioner, limits);
+  const admission = new Admission(queue, limits);
+  const tickets = new WeakMap<FastifyRequest, Ticket>();
   const onInternalError =
     options.onInternalError ??
     ((error: unknown, request: FastifyRequest) =>
@@ -37,7 +39,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   const app = Fastify({
     logger: false,
-    // A slow client must not hold a queue slot: the body is read before the request queues.
+    // A request holds its place in the queue while its body is read (at most maxReading at once): a
+    // client that uploads too slowly is cut off.
     requestTimeout: 60_000,
     // Our own 503 while closing (below), in the API's error format.
     return503OnClosing: false,
@@ -63,10 +66,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
+    admission.close();
   });
   app.addHook('onRequest', async () => {
-    if (closing)
-      throw new CaptionerError('SHUTTING_DOWN', 'The server is shutting down. Try again in a moment.');
+    if (closing) throw shuttingDown();
   });
   app.addHook('onSend', async (_request, reply, payload) => {
     reply.header('x-content-type-options', 'nosniff');
@@ -75,7 +78,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     return payload;
   });
 
-  app.get('/healthz', async () => ({ status: 'ok', queue: queue.stats }));
+  app.get('/healthz', async () => ({ status: 'ok', queue: queue.stats, admission: admission.stats }));
   app.get('/api/model', async () => captioner.card);
   app.get('/api/limits', async () => ({
     maxUploadBytes: limits.maxUploadBytes,
@@ -95,16 +98,25 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       '/api/caption',
       {
         bodyLimit: limits.maxUploadBytes,
-        // Refuse before reading the body when no slot could be had anyway.
-        onRequest: async () => {
-          if (queue.full) throw overloaded();
+        // From the headers alone, before the body is read: a place in the queue and an upload slot, or
+        // a wait at the door and then 503.
+        onRequest: async (request, reply) => {
+          const gone = new AbortController();
+          reply.raw.once('close', () => gone.abort());
+          const ticket = await admission.enter(gone.signal);
+          // Answered (whatever the outcome) or the client went away: give back what is still held.
+          reply.raw.once('close', () => ticket.leave());
+          if (gone.signal.aborted) ticket.leave();
+          tickets.set(request, ticket);
         },
       },
       async (request) => {
+        const ticket = tickets.get(request)!;
         const upload = await readUpload(request);
+        ticket.doneReading();
         const captionOptions = parseCaptionParams(upload.params, limits.maxBeam);
         await checkImage(upload.bytes, limits.maxPixels);
-        const { result, queueMs } = await queue.caption(upload.bytes, captionOptions);
+        const { result, queueMs } = await queue.caption(upload.bytes, captionOptions, ticket.place);
         return {
           caption: result.caption,
           alternatives: result.alternatives,
