@@ -5,11 +5,14 @@ import { registerCaption } from './commands/caption.js';
 import { registerClassify } from './commands/classify.js';
 import { registerEnsemble } from './commands/ensemble.js';
 import { registerEval } from './commands/eval.js';
+import { registerExport } from './commands/export.js';
 import { registerFeatures } from './commands/features.js';
 import { registerPrepare } from './commands/prepare.js';
+import { registerQueue } from './commands/queue.js';
 import { registerScore } from './commands/score.js';
 import { registerServe } from './commands/serve.js';
 import { registerTrain } from './commands/train.js';
+import { registerWorker } from './commands/worker.js';
 
 const program = new Command()
   .name('captioner')
@@ -28,5 +31,8 @@ registerEval(program);
 registerScore(program);
 registerCaption(program);
 registerServe(program);
+registerExport(program);
+registerQueue(program);
+registerWorker(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,119 @@
+import type { Command } from 'commander';
+import { availableParallelism } from 'node:os';
+import { redact, redisUrl } from '../../queue/connection.js';
+import { nonNegativeInt, positiveInt, positiveNumber, runCommand } from '../run-command.js';
+import { REDIS_OPTION } from './queue.js';
+
+interface WorkerFlags {
+  redis?: string;
+  threads?: number;
+  model?: string;
+  encoder?: string;
+  batch: number;
+  beam: number;
+  alternatives?: number;
+  lockSeconds: number;
+}
+
+export function registerWorker(program: Command): void {
+  program
+    .command('worker')
+    .description(
+      'caption the photos of the Redis queue (queue add) until stopped; run one per machine or core',
+    )
+    .option(...REDIS_OPTION)
+    .option(
+      '--threads <n>',
+      'threads for the encoder and image decoding (default: all cores)',
+      positiveInt('--threads'),
+    )
+    .option('--model <dir>', 'model folder (default: the bundled model)')
+    .option('--encoder <name|path>', "encoder (default: the model's own)")
+    .option('--batch <n>', 'most photos captioned as one batch', positiveInt('--batch'), 16)
+    .option('--beam <k>', 'beam width (1 = greedy)', positiveInt('--beam'), 3)
+    .option(
+      '--alternatives <n>',
+      'next-best captions stored with each (default: beam - 1)',
+      nonNegativeInt('--alternatives'),
+    )
+    .option(
+      '--lock-seconds <s>',
+      'how long a job stays locked to a worker that stopped (killed); its jobs are taken again after 1 to 1.5 times this',
+      positiveNumber('--lock-seconds'),
+      30,
+    )
+    .action(
+      runCommand(async (flags: WorkerFlags) => {
+        const url = redisUrl(flags.redis);
+        const log = (line: string) => process.stderr.write(`captioner: ${line}\n`);
+        const threads = flags.threads ?? availableParallelism();
+        // Imported here, so other commands start without the model stack.
+        const [{ default: sharp }, { loadCaptioner }, { startCaptionWorker }] = await Promise.all([
+          import('sharp'),
+          import('../../pipeline/load-captioner.js'),
+          import('../../queue/worker.js'),
+        ]);
+        sharp.concurrency(threads);
+        log('loading the model…');
+        const captioner = await loadCaptioner({ model: flags.model, encoder: flags.encoder, threads });
+        const worker = await startCaptionWorker({
+          redis: url,
+          captioner,
+          batchSize: flags.batch,
+          // With one thread, one batch at a time; with more, the next batch's beam search (on this
+          // thread) overlaps the encoder (on its threads).
+          concurrency: threads > 1 ? 2 : 1,
+          captionOptions: { beam: flags.beam, alternatives: flags.alternatives },
+          lockMs: flags.lockSeconds * 1000,
+          log,
+        }).catch(async (error: unknown) => {
+          await captioner.dispose();
+          throw error;
+        });
+        log(
+          `working for ${redact(url)}: ${captioner.card.name}, batches of ${flags.batch}, ${threads} thread${threads === 1 ? '' : 's'} (SIGTERM or Ctrl+C to stop)`,
+        );
+
+        // A line every 10 s while photos are being done.
+        const started = Date.now();
+        let reported = 0;
+        const report = () => {
+          const { completed, failed, retrying } = worker.counts;
+          if (completed + failed + retrying === reported) return;
+          reported = completed + failed + retrying;
+          const rate = completed / Math.max(1, (Date.now() - started) / 1000);
+          log(
+            `captioned ${completed} photos (${rate.toFixed(1)}/s), ${failed} failed, ${retrying} tries to retry`,
+          );
+        };
+        const ticker = setInterval(report, 10_000);
+
+        await new Promise<void>((resolve, reject) => {
+          let stopping = false;
+          const onSignal = (signal: NodeJS.Signals) => {
+            if (stopping) {
+              log(
+                `${signal} again: exiting now (the jobs in hand go back to the queue when their locks expire)`,
+              );
+              process.exit(130);
+            }
+            stopping = true;
+            log(`${signal}: finishing the ${worker.inHand} photos in hand, then stopping`);
+            worker
+              .close()
+              .then(() => captioner.dispose())
+              .then(() => {
+                process.off('SIGINT', onSignal);
+                process.off('SIGTERM', onSignal);
+                resolve();
+              }, reject);
+          };
+          process.on('SIGINT', onSignal);
+          process.on('SIGTERM', onSignal);
+        });
+        clearInterval(ticker);
+        report();
+        log('stopped');
+      }),
+    );
+}
