@@ -1,0 +1,226 @@
+// npm run bench:queue [-- --json] [--photos 400] [--batch 16] [--lock-seconds 30] [--skip-kill]
+// The BullMQ queue end to end, on a private redis-server (no persistence) and Flickr8k test photos:
+// 1. photos/s with 1 worker process of one thread (--threads 1), then with 2 such processes (the
+//    workers are loaded and idle before the photos are added: model loading is not counted);
+// 2. a worker killed with `kill -9` a few seconds into a run, a third started in its place: the
+//    results export must hold every photo exactly once (lost and duplicated are counted).
+// Run it under `flock /tmp/captioner-bench.lock` on a shared machine.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { addPhotos } from '../src/queue/add.js';
+import { openQueue, type RedisClients } from '../src/queue/connection.js';
+import { exportResults } from '../src/queue/results.js';
+import { queueStatus } from '../src/queue/status.js';
+import { sharedDir } from '../src/util/paths.js';
+import { startRedis } from '../test/helpers/redis.js';
+
+const { values: args } = parseArgs({
+  options: {
+    json: { type: 'boolean', default: false },
+    photos: { type: 'string', default: '400' },
+    batch: { type: 'string', default: '16' },
+    'lock-seconds': { type: 'string', default: '30' },
+    'skip-kill': { type: 'boolean', default: false },
+  },
+});
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+
+function fail(message: string): never {
+  process.stderr.write(`bench:queue: ${message}\n`);
+  process.exit(1);
+}
+
+function photos(count: number): string[] {
+  const dir = join(sharedDir(), 'flickr8k');
+  const list = join(dir, 'Flickr_8k.testImages.txt');
+  if (!existsSync(list))
+    fail(`Flickr8k not found in ${dir} (set CAPTIONER_SHARED to the folder holding flickr8k/)`);
+  const names = readFileSync(list, 'utf8').split('\n').filter(Boolean);
+  if (names.length < count) fail(`only ${names.length} test photos`);
+  return names.slice(0, count).map((name) => join(dir, 'Images', name));
+}
+
+interface WorkerProcess {
+  child: ChildProcess;
+  ready: Promise<void>;
+  exited: Promise<number | null>;
+}
+
+function startWorker(url: string): WorkerProcess {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      MAIN,
+      'worker',
+      '--threads',
+      '1',
+      '--batch',
+      args.batch!,
+      '--lock-seconds',
+      args['lock-seconds']!,
+    ],
+    {
+      env: { ...process.env, CAPTIONER_REDIS_URL: url },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  let stderr = '';
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d;
+      if (/working for/.test(stderr)) resolve();
+    });
+    child.on('close', (code) => reject(new Error(`worker exited ${code}: ${stderr}`)));
+  });
+  ready.catch(() => {});
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { child, ready, exited };
+}
+
+async function stopAll(workers: WorkerProcess[]): Promise<void> {
+  for (const { child } of workers) if (child.exitCode === null) child.kill('SIGTERM');
+  await Promise.all(workers.map((w) => w.exited));
+}
+
+async function finished(clients: RedisClients): Promise<number> {
+  const s = await queueStatus(clients);
+  return s.completed + s.failed;
+}
+
+async function untilFinished(clients: RedisClients, count: number): Promise<void> {
+  while ((await finished(clients)) < count) await new Promise((r) => setTimeout(r, 100));
+}
+
+/** Photos per second of `processes` one-thread workers, from the add to the last photo done. */
+async function measureRate(url: string, clients: RedisClients, files: string[], processes: number) {
+  await clients.redis.flushall();
+  const workers = Array.from({ length: processes }, () => startWorker(url));
+  try {
+    await Promise.all(workers.map((w) => w.ready));
+    const started = performance.now();
+    await addPhotos(clients, files);
+    await untilFinished(clients, files.length);
+    const seconds = (performance.now() - started) / 1000;
+    return { seconds, photosPerSecond: files.length / seconds };
+  } finally {
+    await stopAll(workers);
+  }
+}
+
+/**
+ * Redis memory a finished job holds: its hash (photo, options, result) and its entry in the completed
+ * set, from MEMORY USAGE (the events stream is capped at 10,000 entries whatever the job count).
+ */
+async function redisBytesPerJob({ redis, queue }: RedisClients): Promise<number> {
+  const ids = await redis.zrange(queue.keys.completed, 0, '-1');
+  const hashes = await Promise.all(ids.map((id) => redis.memory('USAGE', queue.toKey(id), 'SAMPLES', '0')));
+  const set = (await redis.memory('USAGE', queue.keys.completed, 'SAMPLES', '0')) ?? 0;
+  return (hashes.reduce<number>((sum, n) => sum + (n ?? 0), 0) + set) / ids.length;
+}
+
+/** Two workers, one killed with -9 a few seconds in and replaced: every photo exported once? */
+async function measureKill(url: string, clients: RedisClients, files: string[]) {
+  await clients.redis.flushall();
+  const workers = [startWorker(url), startWorker(url)];
+  const out = join(mkdtempSync(join(tmpdir(), 'captioner-bench-queue-')), 'results.jsonl');
+  try {
+    await Promise.all(workers.map((w) => w.ready));
+    const started = performance.now();
+    await addPhotos(clients, files);
+    await new Promise((r) => setTimeout(r, 4_000));
+    const atKill = await queueStatus(clients);
+    workers[0].child.kill('SIGKILL');
+    await workers[0].exited;
+    const killedAt = performance.now();
+    const replacement = startWorker(url);
+    workers.push(replacement);
+    await untilFinished(clients, files.length);
+    const seconds = (performance.now() - started) / 1000;
+    await exportResults(clients, { out });
+    const images = readFileSync(out, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => (JSON.parse(line) as { image: string }).image);
+    const unique = new Set(images);
+    const expected = new Set(files);
+    return {
+      seconds,
+      inHandAtKill: atKill.active,
+      doneAtKill: atKill.completed + atKill.failed,
+      afterKillSeconds: (performance.now() - killedAt) / 1000,
+      lost: [...expected].filter((f) => !unique.has(f)).length,
+      duplicated: images.length - unique.size,
+      lines: images.length,
+    };
+  } finally {
+    await stopAll(workers);
+    rmSync(join(out, '..'), { recursive: true, force: true });
+  }
+}
+
+const files = photos(Number(args.photos));
+process.env.CAPTIONER_ASSET_PATH ??= join(sharedDir(), 'models');
+log('starting a private redis-server…');
+const redis = await startRedis();
+const clients = await openQueue(redis.url);
+try {
+  log(`1 worker process (--threads 1, batches of ${args.batch}), ${files.length} photos…`);
+  const one = await measureRate(redis.url, clients, files, 1);
+  log(`2 worker processes…`);
+  const two = await measureRate(redis.url, clients, files, 2);
+  const bytesPerJob = await redisBytesPerJob(clients);
+  let kill: Awaited<ReturnType<typeof measureKill>> | undefined;
+  if (!args['skip-kill']) {
+    log(`2 workers, one killed with -9 after 4 s and replaced (locks of ${args['lock-seconds']} s)…`);
+    kill = await measureKill(redis.url, clients, files);
+  }
+
+  const speedup = two.photosPerSecond / one.photosPerSecond;
+  const rows: [string, string, string][] = [
+    ['1 worker, 1 thread', `${one.photosPerSecond.toFixed(1)} photos/s`, ''],
+    ['2 workers, 1 thread each', `${two.photosPerSecond.toFixed(1)} photos/s`, ''],
+    ['speed-up of the second worker', `${speedup.toFixed(2)}×`, '≥ 1.7× on 2 cores'],
+  ];
+  if (kill)
+    rows.push(
+      ['kill -9: jobs in hand / done at the kill', `${kill.inHandAtKill} / ${kill.doneAtKill}`, ''],
+      ['kill -9: lost / duplicated photos', `${kill.lost} / ${kill.duplicated}`, '0 / 0'],
+      ['kill -9: whole run', `${kill.seconds.toFixed(1)} s`, ''],
+    );
+  rows.push([
+    'Redis memory per finished job',
+    `${Math.round(bytesPerJob)} B`,
+    `${(2 ** 30 / bytesPerJob / 1e6).toFixed(2)} M jobs per GB`,
+  ]);
+  const width = Math.max(...rows.map((r) => r[0].length));
+  process.stdout.write(
+    [
+      `captioner queue benchmark (${files.length} Flickr8k photos, batches of ${args.batch})`,
+      ...rows.map(([name, value, target]) => `  ${name.padEnd(width)}  ${value.padStart(18)}  ${target}`),
+    ].join('\n') + '\n',
+  );
+  if (args.json)
+    process.stdout.write(
+      JSON.stringify({
+        photos: files.length,
+        oneWorkerPhotosPerSecond: +one.photosPerSecond.toFixed(2),
+        twoWorkersPhotosPerSecond: +two.photosPerSecond.toFixed(2),
+        speedup: +speedup.toFixed(2),
+        killLost: kill?.lost ?? null,
+        killDuplicated: kill?.duplicated ?? null,
+        killInHand: kill?.inHandAtKill ?? null,
+        killRunSeconds: kill ? +kill.seconds.toFixed(1) : null,
+        redisBytesPerJob: Math.round(bytesPerJob),
+      }) + '\n',
+    );
+} finally {
+  await clients.close();
+  await redis.stop();
+}
