@@ -66,6 +66,21 @@ export type { ServeLimits } from './serve/limits.js';
 export { closeOnSignals } from './serve/shutdown.js';
 export type { ErrorBody } from './serve/error-body.js';
 
+// The job queue: BullMQ on Redis, for many workers on many machines (`captioner queue`, `captioner worker`).
+export { openQueue, redisUrl, QUEUE_NAME } from './queue/connection.js';
+export type { PhotoQueue, RedisClients } from './queue/connection.js';
+export { addPhotos, photoSources } from './queue/add.js';
+export type { AddSummary, PhotoSources } from './queue/add.js';
+export { startCaptionWorker } from './queue/worker.js';
+export type { CaptionWorker, CaptionWorkerOptions } from './queue/worker.js';
+export { queueStatus } from './queue/status.js';
+export type { QueueStatus } from './queue/status.js';
+export { exportResults } from './queue/results.js';
+export type { ExportOptions, ExportSummary } from './queue/results.js';
+export { photoJobId } from './queue/jobs.js';
+export type { PhotoJobData, PhotoResult, ResultLine, RetryOptions } from './queue/jobs.js';
+export type { PhotoLimits } from './queue/fetch-photo.js';
+
 // Vision: images in, CNN feature vectors out (`captioner features`, `captioner classify`).
 export { loadEncoder } from './vision/encoder.js';
 export type {
