@@ -11,14 +11,16 @@ export const IMAGE_NAME = /\.(jpe?g|png|webp|gif|tiff?|avif|bmp)$/i;
  */
 export class ImageIndex {
   readonly dir: string;
-  private readonly paths: Set<string>;
+  /** NFC form → the path as the file system spells it (macOS may write "é" as e + accent). */
+  private readonly paths = new Map<string, string>();
+  /** NFC file name → the paths of the photos of that name. */
   private readonly byName = new Map<string, string[]>();
 
   private constructor(dir: string, paths: string[]) {
     this.dir = dir;
-    this.paths = new Set(paths);
     for (const path of paths) {
-      const name = fileName(path);
+      this.paths.set(path.normalize('NFC'), path);
+      const name = fileName(path).normalize('NFC');
       const same = this.byName.get(name);
       if (same) same.push(path);
       else this.byName.set(name, [path]);
@@ -65,7 +67,7 @@ export class ImageIndex {
   }
 
   has(path: string): boolean {
-    return this.paths.has(path);
+    return this.paths.has(path.normalize('NFC'));
   }
 
   /**
@@ -75,19 +77,20 @@ export class ImageIndex {
    * photos it could be.
    */
   resolve(reference: string): { image: string } | { missing: true } | { ambiguous: string[] } {
-    let path = normaliseImageReference(reference);
+    let path = normaliseImageReference(reference).normalize('NFC');
     if (isAbsolute(reference)) {
       const rel = relative(this.dir, reference);
-      if (!rel.startsWith('..') && !isAbsolute(rel)) path = rel.split(sep).join('/');
+      if (!rel.startsWith('..') && !isAbsolute(rel)) path = rel.split(sep).join('/').normalize('NFC');
     }
     const parts = path.split('/').filter((p) => p !== '' && p !== '.');
     for (let i = 0; i < parts.length; i++) {
-      const tail = parts.slice(i).join('/');
-      if (this.paths.has(tail)) return { image: tail };
+      const found = this.paths.get(parts.slice(i).join('/'));
+      if (found !== undefined) return { image: found };
     }
     const same = this.byName.get(parts[parts.length - 1] ?? '') ?? [];
     // A path from a folder above ours or below it: the photos whose path ends with it, else its name.
-    const below = parts.length > 1 ? same.filter((p) => p.endsWith(`/${parts.join('/')}`)) : same;
+    const below =
+      parts.length > 1 ? same.filter((p) => p.normalize('NFC').endsWith(`/${parts.join('/')}`)) : same;
     const candidates = below.length > 0 ? below : same;
     if (candidates.length === 1) return { image: candidates[0] };
     if (candidates.length > 1) return { ambiguous: candidates };

@@ -307,3 +307,23 @@ test('readCaptionSource tells the format by the content; findCaptionFiles knows 
   await writeFile(join(data, 'captions.txt'), 'image,caption\n');
   assert.deepEqual(await findCaptionFiles(data), [join(data, 'captions.txt')]);
 });
+
+test('Excel\'s encodings: UTF-16 "Unicode text" and Windows-1252 CSV keep their accents', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'captioner-encodings-'));
+  const text = 'Bild\tBeschreibung\r\nstraße.jpg\tEin Hund läuft über die Straße, à l’été\r\n';
+  const utf16 = join(dir, 'unicode.txt');
+  await writeFile(utf16, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]));
+  const cp1252 = join(dir, 'excel.csv');
+  await writeFile(cp1252, Buffer.from(text.replace(/\t/g, ';').replace('’', "'"), 'latin1'));
+  const a = await readCaptionSource(utf16);
+  assert.equal(a.format, 'tsv');
+  assert.deepEqual(
+    a.entries.map((e) => [e.image, e.caption]),
+    [['straße.jpg', 'Ein Hund läuft über die Straße, à l’été']],
+  );
+  const b = await readCaptionSource(cp1252);
+  assert.deepEqual(
+    b.entries.map((e) => [e.image, e.caption]),
+    [['straße.jpg', "Ein Hund läuft über die Straße, à l'été"]],
+  );
+});

@@ -325,3 +325,19 @@ test('a photo in two COCO split files stays in the first; the other captions are
   assert.equal(corpus.split?.method, 'source');
   assert.match(corpus.split!.description, /captions_val2017\.json → dev/);
 });
+
+test('a photo name with an accent is found whatever Unicode form the file system or the table use', async () => {
+  const data = await tmp('nfc');
+  await mkdir(join(data, 'photos', 'Été'.normalize('NFD')), { recursive: true });
+  const decomposed = 'cafe\u0301.jpg'; // as macOS writes "café.jpg"
+  await writeFile(join(data, 'photos', 'Été'.normalize('NFD'), decomposed), '');
+  await writeFile(join(data, 'captions.csv'), 'image,caption\nÉté/café.jpg,Un café au soleil\n');
+  const { corpus, stats } = await prepareCorpus({
+    dataDir: data,
+    imagesDir: join(data, 'photos'),
+    minCount: 1,
+  });
+  assert.deepEqual(stats.skipped, []);
+  const [only] = SPLITS.flatMap((s) => corpus.splits[s]);
+  assert.equal(only.image, `${'Été'.normalize('NFD')}/${decomposed}`);
+});

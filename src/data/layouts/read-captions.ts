@@ -22,7 +22,7 @@ export async function readCaptionSource(
 ): Promise<CaptionSource> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = decodeText(await readFile(path));
   } catch (error) {
     const code = errnoCode(error);
     throw new CaptionerError(
@@ -41,6 +41,20 @@ export async function readCaptionSource(
     );
   }
   return source;
+}
+
+/**
+ * The text of a caption file: UTF-8 (with or without a byte order mark), UTF-16 with its mark (Excel's
+ * "Unicode text"), else Windows-1252 (Excel's CSV on Windows: "Straße" and "été" stay themselves).
+ */
+export function decodeText(bytes: Uint8Array): string {
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return new TextDecoder('utf-16le').decode(bytes);
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return new TextDecoder('utf-16be').decode(bytes);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return new TextDecoder('windows-1252').decode(bytes);
+  }
 }
 
 function parseCaptionSource(text: string, path: string, options: CaptionReadOptions): CaptionSource {
