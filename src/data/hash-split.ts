@@ -36,7 +36,9 @@ export function hashSplit(
 ): HashSplit {
   // The file name alone: an image keeps its split when the photos move to other folders, or when the
   // caption file names them by another path.
-  const units = new Map(images.map((image) => [image, hashUnit(image.slice(image.lastIndexOf('/') + 1))]));
+  const units = new Map(
+    images.map((image) => [image, hashUnit(image.slice(image.lastIndexOf('/') + 1).normalize('NFC'))]),
+  );
   const splitOf = new Map<string, Split>();
   const unused: string[] = [];
   if (how.sizes) {
