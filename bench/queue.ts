@@ -3,7 +3,8 @@
 // 1. photos/s with 1 worker process of one thread (--threads 1), then with 2 such processes (the
 //    workers are loaded and idle before the photos are added: model loading is not counted);
 // 2. a worker killed with `kill -9` a few seconds into a run, a third started in its place: the
-//    results export must hold every photo exactly once (lost and duplicated are counted).
+//    results export must hold every photo exactly once (lost and duplicated are counted);
+// 3. Redis memory per waiting job (10,000 added) and per finished job (with its caption).
 // Run it under `flock /tmp/captioner-bench.lock` on a shared machine.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -125,6 +126,22 @@ async function redisBytesPerJob({ redis, queue }: RedisClients): Promise<number>
   return (hashes.reduce<number>((sum, n) => sum + (n ?? 0), 0) + set) / ids.length;
 }
 
+/** Redis memory a waiting job holds: 10,000 jobs added (no worker running), used_memory before and after. */
+async function redisBytesPerWaitingJob(clients: RedisClients): Promise<number> {
+  await clients.redis.flushall();
+  const used = async () => Number(/used_memory:(\d+)/.exec(await clients.redis.info('memory'))![1]);
+  const before = await used();
+  const count = 10_000;
+  const names = Array.from(
+    { length: count },
+    (_, i) => `/photos/library/2019/07/IMG_${String(i).padStart(6, '0')}.jpg`,
+  );
+  await addPhotos(clients, names);
+  const bytes = (await used()) - before;
+  await clients.redis.flushall();
+  return bytes / count;
+}
+
 /** Two workers, one killed with -9 a few seconds in and replaced: every photo exported once? */
 async function measureKill(url: string, clients: RedisClients, files: string[]) {
   await clients.redis.flushall();
@@ -176,6 +193,7 @@ try {
   log(`2 worker processes…`);
   const two = await measureRate(redis.url, clients, files, 2);
   const bytesPerJob = await redisBytesPerJob(clients);
+  const bytesPerWaitingJob = await redisBytesPerWaitingJob(clients);
   let kill: Awaited<ReturnType<typeof measureKill>> | undefined;
   if (!args['skip-kill']) {
     log(`2 workers, one killed with -9 after 4 s and replaced (locks of ${args['lock-seconds']} s)…`);
@@ -194,11 +212,11 @@ try {
       ['kill -9: lost / duplicated photos', `${kill.lost} / ${kill.duplicated}`, '0 / 0'],
       ['kill -9: whole run', `${kill.seconds.toFixed(1)} s`, ''],
     );
-  rows.push([
-    'Redis memory per finished job',
-    `${Math.round(bytesPerJob)} B`,
-    `${(2 ** 30 / bytesPerJob / 1e6).toFixed(2)} M jobs per GB`,
-  ]);
+  const perGb = (bytes: number) => `${(2 ** 30 / bytes / 1e6).toFixed(2)} M jobs per GB`;
+  rows.push(
+    ['Redis memory per waiting job', `${Math.round(bytesPerWaitingJob)} B`, perGb(bytesPerWaitingJob)],
+    ['Redis memory per finished job', `${Math.round(bytesPerJob)} B`, perGb(bytesPerJob)],
+  );
   const width = Math.max(...rows.map((r) => r[0].length));
   process.stdout.write(
     [
@@ -217,6 +235,7 @@ try {
         killDuplicated: kill?.duplicated ?? null,
         killInHand: kill?.inHandAtKill ?? null,
         killRunSeconds: kill ? +kill.seconds.toFixed(1) : null,
+        redisBytesPerWaitingJob: Math.round(bytesPerWaitingJob),
         redisBytesPerJob: Math.round(bytesPerJob),
       }) + '\n',
     );

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { open, readFile, rm, stat, truncate } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, stat, truncate } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { writeJsonAtomic } from '../util/atomic-write.js';
 import { CaptionerError } from '../util/errors.js';
 import { QUEUE_NAME, type RedisClients } from './connection.js';
@@ -64,6 +65,7 @@ export async function exportResults(clients: RedisClients, options: ExportOption
   const cursor = await openCursor(options.out);
   const summary: ExportSummary = { captions: 0, errors: 0, removed: 0, leftForLater: 0 };
   if (options.clean) summary.removed += await removeExported(clients, cursor);
+  await mkdir(dirname(options.out), { recursive: true });
   const file = await open(options.out, 'a');
   try {
     for (const set of ['completed', 'failed'] as const) {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
-import { redact, redisUrl } from '../../queue/connection.js';
+import { openQueue, redact, redisUrl } from '../../queue/connection.js';
 import { nonNegativeInt, positiveInt, positiveNumber, runCommand } from '../run-command.js';
 import { REDIS_OPTION } from './queue.js';
 
@@ -47,6 +47,8 @@ export function registerWorker(program: Command): void {
         const url = redisUrl(flags.redis);
         const log = (line: string) => process.stderr.write(`captioner: ${line}\n`);
         const threads = flags.threads ?? availableParallelism();
+        // Is Redis there? Said now rather than after the model has loaded.
+        await (await openQueue(url)).close();
         // Imported here, so other commands start without the model stack.
         const [{ default: sharp }, { loadCaptioner }, { startCaptionWorker }] = await Promise.all([
           import('sharp'),
