@@ -15,6 +15,15 @@ interface Live {
   logProb: number;
   /** This hypothesis's row in the decoder state. */
   row: number;
+  /** Attention models: the region weights of each word so far (rows shared between hypotheses, never written). */
+  attention?: Float32Array[];
+}
+
+interface Finished {
+  words: number[];
+  logProb: number;
+  score: number;
+  attention?: Float32Array[];
 }
 
 interface Candidate {
@@ -29,7 +38,8 @@ interface Candidate {
  * of its live hypotheses by summed log-probability: the best k that end (END) among the best k overall
  * are finished; the best k that do not end are the new beam. An image stops once it has k finished
  * captions that no live hypothesis can still beat (a bound exact for any α ≥ 0), or at maxLength.
- * Returns, per image, the best `results` captions by normalised score, best first.
+ * Returns, per image, the best `results` captions by normalised score, best first. With a decoder that
+ * returns attention weights, each caption keeps the weights of each of its words.
  */
 export async function beamSearch(
   decoder: StepDecoder,
@@ -43,13 +53,15 @@ export async function beamSearch(
   const k = o.beam;
   const V = decoder.vocabSize;
   const rules = rulesFor(o, vocabulary);
-  const finished: { words: number[]; logProb: number; score: number }[][] = images.map(() => []);
+  const finished: Finished[][] = images.map(() => []);
   let live: Live[][] = images.map((_, b) => [{ words: [], logProb: 0, row: b }]);
   let state = await decoder.start(images);
   let tokens = new Int32Array(images.length).fill(START);
 
   for (;;) {
-    const { logProbs, state: stepped } = await decoder.step(state, tokens);
+    const { logProbs, state: stepped, attention } = await decoder.step(state, tokens);
+    // Regions per row of this step's attention weights (attention models only).
+    const regions = attention ? attention.length / tokens.length : 0;
     const parents: number[] = [];
     const nextTokens: number[] = [];
     const nextLive: Live[][] = [];
@@ -64,14 +76,24 @@ export async function beamSearch(
       const ranked = [...words, ...ends].sort((x, y) => y.logProb - x.logProb).slice(0, k);
       for (const c of ranked) {
         if (c.token !== END) continue;
-        const words = hyps[c.parent].words;
-        addFinished(finished[b], { words, logProb: c.logProb, score: score(c.logProb, words.length, o) }, k);
+        const { words, attention: looked } = hyps[c.parent];
+        const entry: Finished = { words, logProb: c.logProb, score: score(c.logProb, words.length, o) };
+        if (looked) entry.attention = looked;
+        addFinished(finished[b], entry, k);
       }
       const survivors = done(finished[b], words, k, o) ? [] : words;
       nextLive[b] = survivors.map((c) => {
-        parents.push(hyps[c.parent].row);
+        const parent = hyps[c.parent];
+        parents.push(parent.row);
         nextTokens.push(c.token);
-        return { words: [...hyps[c.parent].words, c.token], logProb: c.logProb, row: parents.length - 1 };
+        const next: Live = { words: [...parent.words, c.token], logProb: c.logProb, row: parents.length - 1 };
+        // The row is copied: the decoder may reuse its output buffer, and beams reorder.
+        if (attention)
+          next.attention = [
+            ...(parent.attention ?? []),
+            attention.slice(parent.row * regions, (parent.row + 1) * regions),
+          ];
+        return next;
       });
     });
     live = nextLive;
@@ -81,12 +103,16 @@ export async function beamSearch(
   }
 
   return finished.map((list) =>
-    list.slice(0, o.results).map((f) => ({
-      tokens: f.words,
-      text: vocabulary.decode(f.words),
-      score: f.score,
-      logProb: f.logProb,
-    })),
+    list.slice(0, o.results).map((f) => {
+      const caption: DecodedCaption = {
+        tokens: f.words,
+        text: vocabulary.decode(f.words),
+        score: f.score,
+        logProb: f.logProb,
+      };
+      if (f.attention) caption.attention = f.attention;
+      return caption;
+    }),
   );
 }
 
@@ -124,11 +150,7 @@ function bestWords(
   return top;
 }
 
-function addFinished(
-  list: { words: number[]; logProb: number; score: number }[],
-  entry: { words: number[]; logProb: number; score: number },
-  k: number,
-): void {
+function addFinished(list: Finished[], entry: Finished, k: number): void {
   let i = list.length;
   while (i > 0 && entry.score > list[i - 1].score) i--;
   list.splice(i, 0, entry);

@@ -25,12 +25,19 @@ export async function greedySearch(
   const rules = rulesFor(o, vocabulary);
   const results: DecodedCaption[][] = images.map(() => []);
   // The images still running, in state-row order.
-  let running = images.map((_, b) => ({ image: b, words: [] as number[], logProb: 0 }));
+  let running = images.map((_, b) => ({
+    image: b,
+    words: [] as number[],
+    logProb: 0,
+    // Attention models: the region weights of each word so far.
+    attention: undefined as Float32Array[] | undefined,
+  }));
   let state = await decoder.start(images);
   let tokens = new Int32Array(images.length).fill(START);
 
   while (running.length > 0) {
-    const { logProbs, state: stepped } = await decoder.step(state, tokens);
+    const { logProbs, state: stepped, attention } = await decoder.step(state, tokens);
+    const regions = attention ? attention.length / tokens.length : 0;
     const keep: number[] = [];
     running.forEach((r, row) => {
       const base = row * V;
@@ -57,14 +64,17 @@ export async function greedySearch(
       }
       r.logProb += bestLogProb;
       if (best === END) {
-        results[r.image].push({
+        const caption: DecodedCaption = {
           tokens: r.words,
           text: vocabulary.decode(r.words),
           score: normalisedScore(r.logProb, r.words.length + 1, o.lengthPenalty),
           logProb: r.logProb,
-        });
+        };
+        if (r.attention) caption.attention = r.attention;
+        results[r.image].push(caption);
       } else {
         r.words.push(best);
+        if (attention) (r.attention ??= []).push(attention.slice(row * regions, (row + 1) * regions));
         keep.push(row);
       }
     });

@@ -34,6 +34,11 @@ export interface DecodedCaption {
   score: number;
   /** Sum of the log-probabilities of the words and the end marker. */
   logProb: number;
+  /**
+   * Attention models only: where the decoder looked as it wrote each word, one row of region weights
+   * (summing to 1) per entry of `tokens` (none for the end marker).
+   */
+  attention?: Float32Array[];
 }
 
 export interface ResolvedDecodeOptions {

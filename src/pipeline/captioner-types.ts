@@ -10,6 +10,22 @@ export interface CaptionOptions {
   blockTrigrams?: boolean;
   /** Never end right after a dangling word ("a", "the", "with", "in", "and", "is", …). Default true. */
   badEndings?: boolean;
+  /**
+   * Also return where the model looked for each word of the caption (`CaptionResult.attention`). Only
+   * attention models (`card.attention`) can: others refuse with a NO_ATTENTION CaptionerError.
+   */
+  attention?: boolean;
+}
+
+/** Where the model looked as it wrote one word of the caption. */
+export interface WordAttention {
+  /** The word as the caption shows it ("dog's" is one word, for the two tokens "dog" and "s"). */
+  word: string;
+  /**
+   * One weight per region of the encoder's spatial map, row-major over its `attentionGrid` (7×7 = 49 for
+   * MobileNetV2), summing to 1. A word of several tokens gets their mean.
+   */
+  weights: number[];
 }
 
 export interface CaptionAlternative {
@@ -31,6 +47,10 @@ export interface CaptionResult {
   /** The best captions, best first (the first equals `caption`). */
   alternatives: CaptionAlternative[];
   timings: CaptionTimings;
+  /** With the `attention` option: one entry per word of `caption`, in order. */
+  attention?: WordAttention[];
+  /** With the `attention` option: [rows, columns] of the grid the weights cover (e.g. [7, 7]). */
+  attentionGrid?: [number, number];
 }
 
 // Its own tiny file: the web page's type check reads these types too, without the Node-only modules.
@@ -50,6 +70,8 @@ export interface ModelCard {
   metrics: Record<string, Record<string, number>>;
   /** The model card's text (Markdown), if the model folder has one. */
   description?: string;
+  /** True for attention models: captions can say where the model looked for each word. */
+  attention?: boolean;
 }
 
 export interface Captioner {

@@ -12,6 +12,7 @@ import { loadEncoder, type ImageEncoder } from '../vision/encoder.js';
 import type { DecodedImage } from '../vision/decode-image.js';
 import type { CaptionOptions, CaptionResult, Captioner, ImageInput, ModelCard } from './captioner-types.js';
 import { readModelCard } from './model-card.js';
+import { wordAttention } from './word-attention.js';
 
 export interface LoadCaptionerOptions {
   /** Model folder; default the bundled `models/default`. */
@@ -51,7 +52,6 @@ export async function loadCaptioner(options: LoadCaptionerOptions = {}): Promise
       `model ${dir} was trained on ${expected.name} (sha256 ${expected.sha256.slice(0, 12)}…), but the encoder given is ${encoder.identity.name} (${encoder.identity.sha256.slice(0, 12)}…)`,
     );
   }
-  const card = await readModelCard(model);
   let decoder: StepDecoder;
   try {
     decoder = await openDecoder(model);
@@ -59,7 +59,9 @@ export async function loadCaptioner(options: LoadCaptionerOptions = {}): Promise
     await encoder.dispose();
     throw error;
   }
-  return new PipelineCaptioner(model, decoder, encoder, card, {
+  const grid = attentionGrid(decoder, encoder);
+  const card = await readModelCard(model, { attention: grid !== undefined });
+  return new PipelineCaptioner(model, decoder, encoder, card, grid, {
     lengthPenalty: options.lengthPenalty ?? model.config.decoding?.lengthPenalty ?? 0,
     maxLength: defaultMaxLength(model.config.maxCaptionLength),
   });
@@ -77,6 +79,8 @@ class PipelineCaptioner implements Captioner {
     private readonly decoder: StepDecoder,
     private readonly encoder: ImageEncoder,
     readonly card: ModelCard,
+    /** [rows, columns] of the regions an attention model looks at; undefined for other models. */
+    private readonly grid: [number, number] | undefined,
     private readonly defaults: { lengthPenalty: number; maxLength: number },
   ) {}
 
@@ -91,6 +95,11 @@ class PipelineCaptioner implements Captioner {
     options: CaptionOptions = {},
   ): Promise<(CaptionResult | { error: Error })[]> {
     if (this.disposed) throw new CaptionerError('DISPOSED', 'this captioner has been disposed');
+    if (options.attention && !this.grid)
+      throw new CaptionerError(
+        'NO_ATTENTION',
+        `model ${this.card.name} (architecture ${this.card.architecture}) has no attention, so it cannot show where it looked: use an attention model (captioner train --arch attention)`,
+      );
     const work = this.captionAll(inputs, options);
     this.inFlight.add(work);
     try {
@@ -150,7 +159,15 @@ class PipelineCaptioner implements Captioner {
     };
     ok.forEach(({ index }, i) => {
       const alternatives = captions[i].map((c) => ({ text: c.text, score: round(c.score, 4) }));
-      results[index] = { caption: alternatives[0]?.text ?? '', alternatives, timings };
+      const result: CaptionResult = { caption: alternatives[0]?.text ?? '', alternatives, timings };
+      const best = captions[i][0];
+      if (options.attention && this.grid) {
+        result.attention = best?.attention
+          ? wordAttention(best.tokens, best.attention, this.model.vocabulary)
+          : [];
+        result.attentionGrid = this.grid;
+      }
+      results[index] = result;
     });
     return results;
   }
@@ -167,6 +184,22 @@ class PipelineCaptioner implements Captioner {
 function round(x: number, digits = 2): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
+}
+
+/**
+ * The [rows, columns] grid of regions an attention decoder looks at: the encoder's spatial map, whose
+ * H·W must be the decoder's regions. Undefined for a decoder without attention.
+ */
+function attentionGrid(decoder: StepDecoder, encoder: ImageEncoder): [number, number] | undefined {
+  const regions = (decoder as { readonly regions?: number }).regions;
+  if (!regions) return undefined;
+  const [, h, w] = encoder.spatialDims ?? [0, 0, 0];
+  // Not a map of this encoder (should not happen: the model reads it); a square grid if one fits.
+  if (h * w !== regions) {
+    const side = Math.round(Math.sqrt(regions));
+    return side * side === regions ? [side, side] : [1, regions];
+  }
+  return [h, w];
 }
 
 /** Whether a model (or its first member) reads the spatial map rather than the pooled vector. */

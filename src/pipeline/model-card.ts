@@ -7,8 +7,14 @@ import type { ModelCard } from './captioner-types.js';
 export const SCORES_FILE = 'scores.json';
 export const CARD_FILE = 'README.md';
 
-/** The card a client sees: what the model is, what it was trained on, how well it scores. */
-export async function readModelCard(model: LoadedModel): Promise<ModelCard> {
+/**
+ * The card a client sees: what the model is, what it was trained on, how well it scores. `attention`:
+ * whether its decoder says where it looked (known once its step graph is built; see loadCaptioner).
+ */
+export async function readModelCard(
+  model: LoadedModel,
+  options: { attention?: boolean } = {},
+): Promise<ModelCard> {
   const optional = (file: string) => readFile(join(model.dir, file), 'utf8').catch(() => undefined);
   const metricsText = await optional(SCORES_FILE);
   let metrics: ModelCard['metrics'] = {};
@@ -28,5 +34,6 @@ export async function readModelCard(model: LoadedModel): Promise<ModelCard> {
     lengthPenalty: model.config.decoding?.lengthPenalty ?? 0,
     metrics,
     description: await optional(CARD_FILE),
+    ...(options.attention ? { attention: true } : {}),
   };
 }

@@ -1,19 +1,29 @@
-import type { CaptionOptions } from '../pipeline/captioner-types.js';
+import type { CaptionOptions, ModelCard } from '../pipeline/captioner-types.js';
 import { CaptionerError } from '../util/errors.js';
 
 export const DEFAULT_BEAM = 3;
 
-/** What a request asks for: beam and alternatives always; the decoding rules only when it turns one off or on. */
+/**
+ * What a request asks for: beam and alternatives always; the decoding rules only when it turns one off or
+ * on; `attention` only when it asks for it.
+ */
 export type CaptionParams = Required<Pick<CaptionOptions, 'beam' | 'alternatives'>> &
-  Pick<CaptionOptions, 'blockTrigrams' | 'badEndings'>;
+  Pick<CaptionOptions, 'blockTrigrams' | 'badEndings' | 'attention'>;
 
 /**
- * `beam`, `alternatives`, `blockTrigrams` and `badEndings` from the query string or form fields
- * (strings). Asking only for more alternatives widens the beam to fit; asking for both inconsistently is
- * a 400. The rules are on unless a request says `blockTrigrams=false` or `badEndings=false`.
+ * `beam`, `alternatives`, `blockTrigrams`, `badEndings` and `attention` from the query string or form
+ * fields (strings). Asking only for more alternatives widens the beam to fit; asking for both
+ * inconsistently is a 400. The rules are on unless a request says `blockTrigrams=false` or
+ * `badEndings=false`; `attention=1` (or true) asks for the weights of each word.
  */
 export function parseCaptionParams(
-  raw: { beam?: unknown; alternatives?: unknown; blockTrigrams?: unknown; badEndings?: unknown },
+  raw: {
+    beam?: unknown;
+    alternatives?: unknown;
+    blockTrigrams?: unknown;
+    badEndings?: unknown;
+    attention?: unknown;
+  },
   maxBeam: number,
 ): CaptionParams {
   const beamGiven = wholeNumber('beam', raw.beam, 1, maxBeam);
@@ -30,7 +40,17 @@ export function parseCaptionParams(
   const badEndings = flag('badEndings', raw.badEndings);
   if (blockTrigrams !== undefined) params.blockTrigrams = blockTrigrams;
   if (badEndings !== undefined) params.badEndings = badEndings;
+  if (flag('attention', raw.attention)) params.attention = true;
   return params;
+}
+
+/** Refuses `attention` for a model without attention: a 400 NO_ATTENTION, before any work. */
+export function checkAttentionParam(params: CaptionParams, card: ModelCard): void {
+  if (params.attention && !card.attention)
+    throw new CaptionerError(
+      'NO_ATTENTION',
+      `attention=1 needs an attention model, and this server's model (${card.name}, architecture ${card.architecture}) has none: ask without attention.`,
+    );
 }
 
 function wholeNumber(name: string, value: unknown, min: number, max: number): number | undefined {

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { Captioner } from '../pipeline/captioner-types.js';
-import { parseCaptionParams } from './caption-params.js';
+import { checkAttentionParam, parseCaptionParams } from './caption-params.js';
 import { checkImage } from './check-image.js';
 import { toHttpError } from './http-errors.js';
 import { resolveLimits, type ServeLimits } from './limits.js';
@@ -115,12 +115,22 @@ export function buildServer(options: ServerOptions): FastifyInstance {
         const upload = await readUpload(request);
         ticket.doneReading();
         const captionOptions = parseCaptionParams(upload.params, limits.maxBeam);
+        checkAttentionParam(captionOptions, captioner.card);
         await checkImage(upload.bytes, limits.maxPixels);
-        const { result, queueMs } = await queue.caption(upload.bytes, captionOptions, ticket.place);
+        // An attention model always gives the weights (a few rows copied per step), so that requests
+        // with and without `attention` batch together; only those that asked get them.
+        const { result, queueMs } = await queue.caption(
+          upload.bytes,
+          { ...captionOptions, attention: captioner.card.attention === true },
+          ticket.place,
+        );
         return {
           caption: result.caption,
           alternatives: result.alternatives,
           timings: { ...result.timings, queueMs },
+          ...(captionOptions.attention
+            ? { attention: result.attention, attentionGrid: result.attentionGrid }
+            : {}),
         };
       },
     );

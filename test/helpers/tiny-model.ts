@@ -81,3 +81,47 @@ export async function tinyModelDir(
   });
   return dir;
 }
+
+/**
+ * A tiny untrained attention model (Show, Attend and Tell) saved as a model folder on the real
+ * encoder's identity (MobileNetV2: 1,280 channels over 7×7 = 49 regions), so that loadCaptioner takes it
+ * and it captions real photos: the words are noise, the attention weights are real softmax rows.
+ * `sharpen` multiplies the attention's score weights: peaked weights, as a trained model's are.
+ * Needs the encoder (CAPTIONER_ASSET_PATH).
+ */
+export async function tinyAttentionModelDir(
+  options: { seed?: number; sharpen?: number } = {},
+): Promise<string> {
+  const { loadEncoder } = await import('../../src/vision/encoder.js');
+  const encoder = await loadEncoder();
+  const identity = encoder.identity;
+  const [channels, h, w] = encoder.spatialDims ?? [1280, 7, 7];
+  await encoder.dispose();
+  // "s" so that a caption may hold "dog's" (two tokens, one word).
+  const words = ['a', 'dog', 'runs', 'on', 'the', 'grass', 'man', 'red', 'shirt', 'in', 'water', 's'];
+  const vocabulary = Vocabulary.build([words], 1);
+  const arch = getArchitecture('attention');
+  const config = arch.validate({
+    ...arch.defaults(vocabulary.size, channels),
+    regions: h * w,
+    embedDim: 8,
+    units: 8,
+    attentionDim: 8,
+    dropout: 0,
+  } as ModelConfigBase);
+  const layout = new ParamLayout(arch.params(config));
+  const params = new Float32Array(layout.total);
+  arch.init(config, layout, params, new Rng(options.seed ?? 3));
+  const score = layout.view(params, 'attention.score.kernel');
+  for (let i = 0; i < score.length; i++) score[i] *= options.sharpen ?? 1;
+  const dir = await mkdtemp(join(tmpdir(), 'captioner-attention-'));
+  await saveModel(dir, {
+    model: config,
+    encoder: identity,
+    cleaning: DEFAULT_CLEANING,
+    maxCaptionLength: 8,
+    vocabulary,
+    params,
+  });
+  return dir;
+}

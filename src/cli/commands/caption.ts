@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
-import { relative } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { basename, extname, join, relative } from 'node:path';
+import { attentionPicture } from '../../pipeline/attention-picture.js';
 import { loadCaptioner } from '../../pipeline/load-captioner.js';
-import type { CaptionResult } from '../../pipeline/captioner-types.js';
-import { isCaptionerError } from '../../util/errors.js';
+import type { Captioner, CaptionResult } from '../../pipeline/captioner-types.js';
+import { CaptionerError, isCaptionerError } from '../../util/errors.js';
 import { createProgress } from '../../util/progress.js';
 import { expandImagePaths } from '../list-images.js';
 import { nonNegativeInt, positiveInt, runCommand } from '../run-command.js';
@@ -16,9 +18,12 @@ interface CaptionFlags {
   encoder?: string;
   blockTrigrams: boolean;
   badEndings: boolean;
+  attention?: string;
 }
 
-type Outcome = { file: string } & (CaptionResult | { error: { code: string; message: string } });
+type Outcome = { file: string } & (
+  (CaptionResult & { picture?: string }) | { error: { code: string; message: string } }
+);
 
 const CHUNK = 16;
 
@@ -35,6 +40,10 @@ export function registerCaption(program: Command): void {
     .option('--jsonl', 'print one JSON object per image, as each is done')
     .option('--model <dir>', 'model folder (default: the bundled model)')
     .option('--encoder <name|path>', "encoder (default: the model's own)")
+    .option(
+      '--attention <dir>',
+      'attention models: write into <dir> one picture per photo of where the model looked for each word (<photo>.attention.png); --json/--jsonl gain the weights',
+    )
     .action(
       runCommand(async (paths: string[], flags: CaptionFlags) => {
         const files = await expandImagePaths(paths);
@@ -43,6 +52,7 @@ export function registerCaption(program: Command): void {
           return 1;
         }
         const captioner = await loadCaptioner({ model: flags.model, encoder: flags.encoder });
+        const pictures = flags.attention ? await preparePictures(captioner, flags.attention) : undefined;
         const alternatives = Math.max(0, Math.min(flags.alternatives ?? 0, flags.beam - 1));
         const progress = createProgress({
           label: 'captioning',
@@ -60,10 +70,19 @@ export function registerCaption(program: Command): void {
               alternatives,
               blockTrigrams: flags.blockTrigrams !== false,
               badEndings: flags.badEndings !== false,
+              attention: pictures !== undefined,
             });
+            // The pictures first, so that a photo whose picture fails is reported with its error.
+            const drawn = pictures ? await drawAll(pictures, chunk, results) : [];
             results.forEach((r, i) => {
               const file = displayPath(chunk[i]);
-              const outcome: Outcome = 'error' in r ? { file, error: errorJson(r.error) } : { file, ...r };
+              const picture = drawn[i];
+              const outcome: Outcome =
+                'error' in r
+                  ? { file, error: errorJson(r.error) }
+                  : picture instanceof Error
+                    ? { file, error: errorJson(picture) }
+                    : { file, ...r, ...(picture ? { picture: displayPath(picture) } : {}) };
               if ('error' in outcome) {
                 failed++;
                 // Decoding errors already name the file.
@@ -83,11 +102,76 @@ export function registerCaption(program: Command): void {
           progress.stop();
           await captioner.dispose();
         }
-        if (flags.json) process.stdout.write(JSON.stringify(all, null, 2) + '\n');
+        if (flags.json) process.stdout.write(compactNumbers(JSON.stringify(all, null, 2)) + '\n');
+        if (pictures && !flags.json && !flags.jsonl && failed < files.length)
+          process.stderr.write(`captioner: attention pictures in ${displayPath(pictures.dir)}\n`);
         if (failed > 0) process.stderr.write(`captioner: ${failed} of ${files.length} images failed\n`);
         return failed > 0 ? 1 : 0;
       }),
     );
+}
+
+interface Pictures {
+  dir: string;
+  /** Picture names given so far: two photos of one name (in different folders) get two pictures. */
+  used: Set<string>;
+}
+
+/** Refuses --attention for a model without attention (before any work), and makes the folder. */
+async function preparePictures(captioner: Captioner, dir: string): Promise<Pictures> {
+  if (!captioner.card.attention) {
+    await captioner.dispose();
+    throw new CaptionerError(
+      'NO_ATTENTION',
+      `--attention needs an attention model: ${captioner.card.name} (architecture ${captioner.card.architecture}) does not say where it looked (train one with captioner train --arch attention)`,
+    );
+  }
+  await mkdir(dir, { recursive: true });
+  return { dir, used: new Set() };
+}
+
+/** Each captioned photo's picture, one after another: its path, or the error that stopped it. */
+async function drawAll(
+  pictures: Pictures,
+  files: string[],
+  results: (CaptionResult | { error: Error })[],
+): Promise<(string | Error | undefined)[]> {
+  const drawn: (string | Error | undefined)[] = [];
+  for (const [i, r] of results.entries()) {
+    if ('error' in r || !r.attention || !r.attentionGrid) {
+      drawn.push(undefined);
+      continue;
+    }
+    const path = join(pictures.dir, pictureName(files[i], pictures.used));
+    try {
+      await writeFile(path, await attentionPicture(files[i], r.caption, r.attention, r.attentionGrid));
+      drawn.push(path);
+    } catch (error) {
+      drawn.push(
+        isCaptionerError(error)
+          ? error
+          : new CaptionerError('PICTURE_FAILED', `cannot write ${path}: ${(error as Error).message}`),
+      );
+    }
+  }
+  return drawn;
+}
+
+/** dog.jpg → dog.attention.png (never the photo's own name), dog-2.attention.png for a second dog.jpg. */
+export function pictureName(file: string, used: Set<string>): string {
+  const stem = basename(file, extname(file));
+  let name = `${stem}.attention.png`;
+  for (let n = 2; used.has(name); n++) name = `${stem}-${n}.attention.png`;
+  used.add(name);
+  return name;
+}
+
+/** Indented JSON with arrays of numbers (the attention weights) on one line each. */
+function compactNumbers(json: string): string {
+  return json.replace(
+    /\[\s*(-?\d[-+\d.e]*(?:,\s*-?\d[-+\d.e]*)*)\s*\]/g,
+    (_, body: string) => `[${body.split(/,\s*/).join(', ')}]`,
+  );
 }
 
 function displayPath(path: string): string {
