@@ -121,7 +121,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
         // with and without `attention` batch together; only those that asked get them.
         const { result, queueMs } = await queue.caption(
           upload.bytes,
-          { ...captionOptions, attention: captioner.card.attention === true },
+          captioner.card.attention ? { ...captionOptions, attention: true } : captionOptions,
           ticket.place,
         );
         return {
