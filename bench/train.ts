@@ -12,13 +12,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadCorpus, prepareCorpus, saveCorpus } from '../src/data/corpus.js';
+import { inputShape } from '../src/model/architecture.js';
 import { getArchitecture } from '../src/model/architectures.js';
+import { loadTrainingData } from '../src/train/training-data.js';
 import { ParamLayout } from '../src/model/params.js';
 import { makeBatch, planEpoch, rowSeeds, type CaptionItem } from '../src/train/batches.js';
 import { TrainingEngine } from '../src/train/engine.js';
 import { cacheDir, sharedDir } from '../src/util/paths.js';
 import { hashInts, Rng } from '../src/util/random.js';
-import { readPooledFeatures } from '../src/vision/feature-store.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -52,21 +53,24 @@ async function corpusDir(): Promise<string> {
 
 const workDir = await corpusDir();
 const { corpus, vocabulary } = await loadCorpus(workDir);
-let featureSource = 'real';
+const arch = getArchitecture(args.arch);
+const featureDim = 1280;
+const config = arch.defaults(vocabulary.size, featureDim);
+const spatial = inputShape(arch, config).length > 1; // an attention model reads the spatial maps
+const inputSize = inputShape(arch, config).reduce((a, b) => a * b, 1);
+let featureSource = spatial ? 'real spatial' : 'real';
 let table: (i: number) => Float32Array;
-let featureDim = 1280;
 try {
-  const store = await readPooledFeatures(workDir);
-  featureDim = store.dim;
-  const vectors = corpus.splits.train.map((m) => store.get(m.image));
-  if (vectors.some((v) => !v)) throw new Error('some train images have no features');
-  table = (i) => vectors[i]!;
+  const data = await loadTrainingData(workDir, undefined, { spatial });
+  if (data.featureDim !== featureDim || (spatial && data.regions !== inputSize / featureDim))
+    throw new Error(`stored features are not ${inputShape(arch, config).join('×')} per image`);
+  table = data.trainFeatures;
 } catch (error) {
   featureSource = 'synthetic';
   say(`no stored features in ${workDir} (${(error as Error).message.split('\n')[0]}): using synthetic ones`);
   const rng = new Rng(7);
   const vectors = corpus.splits.train.map(() =>
-    Float32Array.from({ length: featureDim }, () => rng.next() * 2),
+    Float32Array.from({ length: inputSize }, () => rng.next() * 2),
   );
   table = (i) => vectors[i];
 }
@@ -74,8 +78,6 @@ const items: CaptionItem[] = corpus.splits.train.flatMap((m, i) =>
   m.tokens.map((tokens) => ({ image: i, tokens })),
 );
 
-const arch = getArchitecture(args.arch);
-const config = arch.defaults(vocabulary.size, featureDim);
 const layout = new ParamLayout(arch.params(config));
 const engine = new TrainingEngine(arch, config, layout, { rows: batchSize, threads });
 arch.init(config, layout, engine.params, new Rng(hashInts(1, 0x1417)));
@@ -86,7 +88,7 @@ const plan = planEpoch(items, batchSize, 1, 0);
 const buildStarted = performance.now();
 for (let step = 0; step < warmup + steps; step++) {
   const items = plan[step % plan.length];
-  await engine.loss(makeBatch(items, table, featureDim, new Uint32Array(items.length)));
+  await engine.loss(makeBatch(items, table, inputSize, new Uint32Array(items.length)));
 }
 const buildSeconds = (performance.now() - buildStarted) / 1000;
 
@@ -95,6 +97,7 @@ let tokens = 0;
 let lossSum = 0;
 let started = 0;
 let cpuStart = process.cpuUsage();
+let upcoming = makeBatch(plan[0], table, inputSize, rowSeeds(1, 0, 0, plan[0].length));
 for (let step = 0; step < warmup + steps; step++) {
   if (step === warmup) {
     started = performance.now();
@@ -103,10 +106,12 @@ for (let step = 0; step < warmup + steps; step++) {
     for (const k of Object.keys(time) as (keyof typeof time)[]) time[k] = 0;
   }
   const t = performance.now();
-  const items = plan[step % plan.length];
-  const batch = makeBatch(items, table, featureDim, rowSeeds(1, 0, step, items.length));
+  const batch = upcoming;
+  const items = plan[(step + 1) % plan.length];
+  upcoming = makeBatch(items, table, inputSize, rowSeeds(1, 0, step + 1, items.length));
   time.batch += performance.now() - t;
-  const r = await engine.step(batch, { learningRate: 1e-3, clipNorm: 5 });
+  // As the trainer does: the next batch is laid out while this step runs.
+  const r = await engine.step(batch, { learningRate: 1e-3, clipNorm: 5 }, upcoming);
   time.inputs += r.ms.inputs;
   time.graph += r.ms.graph;
   time.update += r.ms.update;
@@ -132,7 +137,8 @@ function pytorchReference(): { tokensPerSecond: number; threads: number } | unde
       if (run.status !== 0) continue;
       const line = run.stdout.trim().split('\n').pop()!;
       const r = JSON.parse(line) as { tokensPerSecond: number };
-      if (!best || r.tokensPerSecond > best.tokensPerSecond) best = { tokensPerSecond: r.tokensPerSecond, threads: t };
+      if (!best || r.tokensPerSecond > best.tokensPerSecond)
+        best = { tokensPerSecond: r.tokensPerSecond, threads: t };
       break;
     }
   }
@@ -179,5 +185,6 @@ if (result.pytorch) {
   say(
     `PyTorch (same model, batch 64, ${result.pytorch.threads} thread(s), measured just now): ${Math.round(result.pytorch.tokensPerSecond)} tokens/s; captioner is ${result.vsPytorch}× that`,
   );
-} else if (args.arch === 'merge' && !args['skip-pytorch']) say('PyTorch is not installed here: no reference measured');
+} else if (args.arch === 'merge' && !args['skip-pytorch'])
+  say('PyTorch is not installed here: no reference measured');
 if (args.json) process.stdout.write(JSON.stringify(result) + '\n');

@@ -81,7 +81,12 @@ function combine(g: Graph, x: Value, list: Contribution[]): Value | undefined {
   if (list.length === 0) return undefined;
   const terms: Value[] = [];
   const products = list.filter((c) => c.kind === 'matmulT');
-  if (products.length > 0) {
+  const narrow = products.length > 0 && (x.shape[x.shape.length - 1] as number) < 32;
+  if (narrow)
+    // A narrow weight (e.g. attention's score vector): concatenating the large aᵀ would cost more
+    // than the small products it saves.
+    for (const c of products) terms.push(op.matMul(g, op.transpose(g, c.a), c.g));
+  else if (products.length > 0) {
     const a = op.concat(g, products.map((c) => c.a), 0);
     const gs = op.concat(g, products.map((c) => c.g), 0);
     terms.push(op.matMul(g, op.transpose(g, a), gs));

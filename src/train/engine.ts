@@ -50,6 +50,13 @@ export function stepBucket(steps: number): number {
   return steps <= 16 ? steps : Math.ceil(steps / 4) * 4;
 }
 
+interface Prepared {
+  batch: TrainBatch;
+  training: boolean;
+  session: Session;
+  feeds: Record<string, Tensor>;
+}
+
 interface Compiled {
   graph: TrainGraph;
   session: Session;
@@ -66,6 +73,8 @@ export class TrainingEngine {
   private readonly graphs = new Map<string, Promise<Compiled>>();
   private readonly weightFeeds: Record<string, Tensor>;
   private readonly ones = new Map<number, Float32Array>();
+  /** The next batch's feeds, laid out while the current step ran. */
+  private prepared?: Prepared;
   /** Floats per row of TrainBatch.features: the product of the architecture's input shape. */
   private readonly inputSize: number;
 
@@ -111,15 +120,26 @@ export class TrainingEngine {
     return c;
   }
 
-  private async run(batch: TrainBatch, training: boolean, outputs: string[]) {
+  private async run(batch: TrainBatch, training: boolean, outputs: string[], upcoming?: TrainBatch) {
     const t0 = performance.now();
-    const rows = Math.max(this.options.rows, batch.rows);
-    const steps = stepBucket(batch.steps);
-    const { graph, session } = await this.compiled(rows, steps);
-    const feeds = { ...this.weightFeeds, ...this.batchFeeds(batch, rows, graph, training) };
+    const ready =
+      this.prepared?.batch === batch && this.prepared.training === training ? this.prepared : undefined;
+    this.prepared = undefined;
+    const { session, feeds } = ready ?? (await this.prepare(batch, training));
     const t1 = performance.now();
-    const out = await session.run(feeds, outputs);
+    const running = session.run(feeds, outputs);
+    // The run is onnxruntime's threads' work: meanwhile this thread lays out the next batch.
+    if (upcoming) this.prepared = await this.prepare(upcoming, training);
+    const out = await running;
     return { out, ms: { inputs: t1 - t0, graph: performance.now() - t1 } };
+  }
+
+  /** The session a batch runs in and its feeds. */
+  private async prepare(batch: TrainBatch, training: boolean): Promise<Prepared> {
+    const rows = Math.max(this.options.rows, batch.rows);
+    const { graph, session } = await this.compiled(rows, stepBucket(batch.steps));
+    const feeds = { ...this.weightFeeds, ...this.batchFeeds(batch, rows, graph, training) };
+    return { batch, training, session, feeds };
   }
 
   /** The batch padded to the graph's rows (padding rows have no targets), masks, ε and token weights. */
@@ -182,12 +202,17 @@ export class TrainingEngine {
   }
 
   /**
-   * One training step: the summed gradient, scaled to the mean loss (by the target count, or by the
-   * sum of the token weights when the batch has them) and clipped, then Adam.
+   * One training step: the summed gradient, scaled to the mean loss (by the target count) and
+   * clipped, then Adam. `upcoming`, the batch of the next step, is laid out while this one runs.
    */
-  async step(batch: TrainBatch, options: StepOptions): Promise<StepResult> {
+  async step(batch: TrainBatch, options: StepOptions, upcoming?: TrainBatch): Promise<StepResult> {
     const names = this.layout.specs.map((s) => TRAIN_IO.grad(s.name));
-    const { out, ms } = await this.run(batch, true, [TRAIN_IO.loss, TRAIN_IO.gradSquares, ...names]);
+    const { out, ms } = await this.run(
+      batch,
+      true,
+      [TRAIN_IO.loss, TRAIN_IO.gradSquares, ...names],
+      upcoming,
+    );
     const t0 = performance.now();
     const tokens = batch.targets.length;
     const scale = 1 / Math.max(1, tokens);

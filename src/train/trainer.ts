@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CleaningOptions } from '../data/clean.js';
 import type { Vocabulary } from '../data/vocabulary.js';
-import type { ModelConfigBase } from '../model/architecture.js';
+import { inputShape, type ModelConfigBase } from '../model/architecture.js';
 import { getArchitecture } from '../model/architectures.js';
 import { openWeightsDecoder } from '../model/open-decoder.js';
 import { saveModel, type ModelEncoderIdentity } from '../model/model-folder.js';
@@ -63,7 +63,10 @@ export interface TrainData {
   dev: CaptionItem[];
   trainFeatures: FeatureTable;
   devFeatures: FeatureTable;
+  /** Channels of the image features (the pooled vector's length). */
   featureDim: number;
+  /** Regions of the spatial maps, when the tables hold maps (C×regions) for an attention model. */
+  regions?: number;
   vocabulary: Vocabulary;
   encoder: ModelEncoderIdentity | null;
   cleaning: CleaningOptions;
@@ -99,10 +102,11 @@ async function train(data: TrainData, options: TrainOptions): Promise<TrainResul
   const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const arch = getArchitecture(options.arch);
   const config = arch.validate({
-    ...arch.defaults(data.vocabulary.size, data.featureDim),
+    ...withRegions(arch.defaults(data.vocabulary.size, data.featureDim), data.regions),
     ...options.model,
   } as ModelConfigBase);
   const layout = new ParamLayout(arch.params(config));
+  const inputSize = inputShape(arch, config).reduce((a, b) => a * b, 1); // floats per image
   const fixed = Object.fromEntries(FIXED_OPTIONS.map((k) => [k, options[k]]));
 
   const checkpoint = await loadCheckpoint(options.outDir, layout);
@@ -127,7 +131,10 @@ async function train(data: TrainData, options: TrainOptions): Promise<TrainResul
       );
   }
 
-  const engine = new TrainingEngine(arch, config, layout, { rows: options.batchSize, threads: options.threads });
+  const engine = new TrainingEngine(arch, config, layout, {
+    rows: options.batchSize,
+    threads: options.threads,
+  });
   const params = engine.params;
   if (checkpoint) params.set(checkpoint.params);
   else arch.init(config, layout, params, new Rng(hashInts(options.seed, 0x1417)));
@@ -168,15 +175,19 @@ async function train(data: TrainData, options: TrainOptions): Promise<TrainResul
       let lossSum = 0;
       let tokens = 0;
       let learningRate = state.learningRate;
-      for (let step = 0; step < plan.length; step++) {
-        const batch = makeBatch(
+      const batchAt = (step: number) =>
+        makeBatch(
           plan[step],
           data.trainFeatures,
-          data.featureDim,
+          inputSize,
           rowSeeds(options.seed, epoch, step, plan[step].length),
         );
+      let upcoming = plan.length > 0 ? batchAt(0) : undefined;
+      for (let step = 0; step < plan.length; step++) {
+        const batch = upcoming!;
+        upcoming = step + 1 < plan.length ? batchAt(step + 1) : undefined;
         learningRate = learningRateAt(options, state.learningRate, epoch * stepsPerEpoch + step, totalSteps);
-        const r = await engine.step(batch, { learningRate, clipNorm: options.clipNorm });
+        const r = await engine.step(batch, { learningRate, clipNorm: options.clipNorm }, upcoming);
         lossSum += r.lossSum;
         tokens += r.tokens;
         const seconds = (performance.now() - started) / 1000;
@@ -189,7 +200,7 @@ async function train(data: TrainData, options: TrainOptions): Promise<TrainResul
       let devTokens = 0;
       for (const items of devBatches) {
         const r = await engine.loss(
-          makeBatch(items, data.devFeatures, data.featureDim, new Uint32Array(items.length)),
+          makeBatch(items, data.devFeatures, inputSize, new Uint32Array(items.length)),
         );
         devLossSum += r.lossSum;
         devTokens += r.tokens;
@@ -281,4 +292,11 @@ export function learningRateAt(
   if (options.schedule !== 'cosine') return base;
   const progress = Math.min(1, step / Math.max(1, total));
   return base * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * progress)));
+}
+
+/** The architecture's defaults with the stored maps' region count, where it has that setting. */
+function withRegions(defaults: ModelConfigBase, regions: number | undefined): ModelConfigBase {
+  return regions !== undefined && 'regions' in defaults
+    ? ({ ...defaults, regions } as ModelConfigBase)
+    : defaults;
 }

@@ -55,7 +55,8 @@ export async function loadTrainingData(
     dev: dev.items,
     trainFeatures: train.table,
     devFeatures: dev.table,
-    featureDim: spatial ? spatial.size : features.dim,
+    featureDim: features.dim,
+    regions: spatial?.regions,
     vocabulary,
     encoder: features.encoder,
     cleaning: corpus.cleaning,
@@ -78,7 +79,7 @@ async function readSpatialMaps(workDir: string, encoder: string | undefined, ima
       const part = await store.readBits(image, bits.subarray(k * size, (k + 1) * size));
       if (part) index.set(image, part);
     }
-    return { size, get: (image: string) => index.get(image) };
+    return { size, regions: store.dims[1] * store.dims[2], get: (image: string) => index.get(image) };
   } finally {
     await store.close();
   }

@@ -145,7 +145,7 @@ export function registerTrain(program: Command): void {
         if (flags.labelSmoothing !== undefined) model.labelSmoothing = flags.labelSmoothing;
         const out = resolve(flags.out);
         process.stderr.write(
-          `training ${flags.arch} on ${data.train.length} captions (${data.vocabulary.size} ids, ${data.featureDim}-d ${data.encoder?.name ?? ''} features), ${flags.threads} thread(s)\n`,
+          `training ${flags.arch} on ${data.train.length} captions (${data.vocabulary.size} ids, ${data.featureDim}-d ${data.encoder?.name ?? ''} features${data.regions ? ` over ${data.regions} regions` : ''}), ${flags.threads} thread(s)\n`,
         );
         const result = await trainModel(data, {
           outDir: out,
