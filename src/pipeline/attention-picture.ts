@@ -1,5 +1,6 @@
 import sharp, { type OverlayOptions } from 'sharp';
 import type { ImageInput, WordAttention } from './captioner-types.js';
+import { heatColour, heatPeak } from './heat-colormap.js';
 
 /**
  * The attention heatmap picture of one caption (`captioner caption --attention <dir>`): the caption on
@@ -137,7 +138,7 @@ export function upsample(
 ): Float32Array {
   const [gh, gw] = grid;
   if (weights.length !== gh * gw) throw new Error(`${weights.length} weights for a ${gh}×${gw} grid`);
-  const peak = Math.max(...weights, 2 / weights.length);
+  const peak = heatPeak(weights);
   // Columns first: gh rows of `width` values, then rows.
   const wide = new Float32Array(gh * width);
   const across = cubicTaps(gw, width);
@@ -182,35 +183,11 @@ function cubicTaps(cells: number, size: number): { index: number[]; weight: numb
 function blendHeat(pixels: Buffer, heat: Float32Array, opacity: number): Buffer {
   const out = Buffer.alloc(pixels.length);
   for (let i = 0; i < heat.length; i++) {
-    const c = colour(heat[i]);
+    const c = heatColour(heat[i]);
     for (let ch = 0; ch < 3; ch++)
       out[i * 3 + ch] = Math.round((1 - opacity) * pixels[i * 3 + ch] + opacity * c[ch]);
   }
   return out;
-}
-
-/** Matplotlib's "inferno" (perceptually uniform, dark to bright), at 0, 0.1, …, 1. */
-const INFERNO = [
-  [0, 0, 4],
-  [22, 11, 57],
-  [66, 10, 104],
-  [106, 23, 110],
-  [147, 38, 103],
-  [188, 55, 84],
-  [221, 81, 58],
-  [243, 120, 25],
-  [252, 165, 10],
-  [246, 215, 70],
-  [252, 255, 164],
-];
-
-/** The colormap at v in 0..1, interpolated between its stops. */
-export function colour(v: number): [number, number, number] {
-  const at = Math.min(1, Math.max(0, v)) * (INFERNO.length - 1);
-  const i = Math.min(INFERNO.length - 2, Math.floor(at));
-  const t = at - i;
-  const [a, b] = [INFERNO[i], INFERNO[i + 1]];
-  return [a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]), a[2] + t * (b[2] - a[2])];
 }
 
 /** The caption on top and each panel's word under it, as SVG text over the whole picture. */

@@ -13,12 +13,19 @@ export interface Limits {
 /** A failed request, with the sentence to show. */
 export class ApiError extends Error {}
 
-export async function captionPhoto(file: Blob, beam: number, limits?: Limits): Promise<CaptionResponse> {
+/** `attention`: also ask where the model looked for each word (attention models only). */
+export async function captionPhoto(
+  file: Blob,
+  beam: number,
+  limits?: Limits,
+  attention = false,
+): Promise<CaptionResponse> {
   const form = new FormData();
   form.append('image', file);
   let res: Response;
   try {
-    res = await fetch(`/api/caption?beam=${beam}`, { method: 'POST', body: form });
+    const query = `beam=${beam}${attention ? '&attention=1' : ''}`;
+    res = await fetch(`/api/caption?${query}`, { method: 'POST', body: form });
   } catch {
     throw new ApiError(OFFLINE_SENTENCE);
   }

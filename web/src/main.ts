@@ -8,6 +8,7 @@ import {
   type Limits,
   type ModelCard,
 } from './api.js';
+import { AttentionView } from './attention-view.js';
 import { formatSize } from './messages.js';
 import { describeModel } from './model-info.js';
 
@@ -40,6 +41,9 @@ const ui = {
   modelInfo: $<HTMLParagraphElement>('model-info'),
 };
 
+// Where an attention model looked for each word: its own elements beside the photo and the caption.
+const attention = new AttentionView(ui.preview, ui.caption);
+
 const entries: Entry[] = [];
 let shownId = -1;
 let nextId = 0;
@@ -64,7 +68,7 @@ async function captionOne(file: File) {
   const url = URL.createObjectURL(file);
   showPending(url, name);
   try {
-    const result = await captionPhoto(file, Number(ui.beam.value), limits);
+    const result = await captionPhoto(file, Number(ui.beam.value), limits, attention.wanted);
     const entry = { id: nextId++, name, url, result };
     entries.unshift(entry);
     for (const old of entries.splice(GALLERY_SIZE)) URL.revokeObjectURL(old.url);
@@ -94,6 +98,7 @@ function showPending(url: string, name: string) {
   ui.copyStatus.textContent = '';
   ui.alternatives.replaceChildren();
   ui.timing.textContent = '';
+  attention.clear();
 }
 
 function show(entry: Entry) {
@@ -106,6 +111,7 @@ function show(entry: Entry) {
   ui.preview.alt = asAltText(result.caption);
   ui.caption.classList.remove('pending');
   ui.caption.textContent = asAltText(result.caption);
+  attention.show(result);
   ui.copy.disabled = false;
   ui.copyStatus.textContent = '';
   ui.alternatives.replaceChildren(...result.alternatives.map((alt) => alternativeItem(alt.text, alt.score)));
@@ -251,4 +257,5 @@ void fetchJson<Limits>('/api/limits').then((value) => {
 });
 void fetchJson<ModelCard>('/api/model').then((card) => {
   if (card) ui.modelInfo.textContent = describeModel(card);
+  attention.setAvailable(card?.attention === true);
 });
