@@ -8,7 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import type { Captioner } from '../../src/pipeline/captioner-types.js';
 import { loadCaptioner } from '../../src/pipeline/load-captioner.js';
 import { buildServer } from '../../src/serve/server.js';
-import { whereLooked } from '../../web/src/attention-view.js';
+import { whereLooked } from '../../web/src/where-looked.js';
 import { buildWebPage, chromiumMissing, launchChromium, screenshotDir } from '../helpers/browser.js';
 import { DoubleCaptioner } from '../helpers/double-captioner.js';
 import { makeJpeg } from '../helpers/images.js';
@@ -55,13 +55,13 @@ async function open(browser: Browser, url: string) {
 
 /** The largest alpha on the heat overlay: 0 when nothing is drawn. */
 const overlayAlpha = (page: Page) =>
-  page.evaluate(() => {
-    const canvas = document.querySelector<HTMLCanvasElement>('.heat-overlay')!;
-    const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
+  page.evaluate<number>(`(() => {
+    const canvas = document.querySelector('.heat-overlay');
+    const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
     let max = 0;
     for (let i = 3; i < data.length; i += 4) max = Math.max(max, data[i]);
     return max;
-  });
+  })()`);
 
 describe(
   'web page: where the model looked (tiny random attention model, real encoder)',
@@ -125,7 +125,7 @@ describe(
       await page.screenshot({ path: join(shots, 'focus-first-word.png'), fullPage: true });
       await page.keyboard.press('ArrowRight');
       const second = (await words.nth(1).textContent())!;
-      assert.equal(await page.evaluate(() => document.activeElement?.textContent), second);
+      assert.equal(await page.evaluate<string>('document.activeElement.textContent'), second);
       assert.match((await page.locator('#attention-status').textContent())!, new RegExp(`for “${second}”`));
       await page.keyboard.press('Escape');
       await page.locator('.heat-overlay').waitFor({ state: 'hidden' });
