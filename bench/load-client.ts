@@ -43,5 +43,7 @@ process.stdout.write(
     refused503: refused,
     acceptedP50Ms: acceptedPercentile(0.5),
     acceptedP99Ms: acceptedPercentile(0.99),
+    // The load generator's own CPU time: under overload it competes with the server for the cores.
+    clientCpuS: +((process.cpuUsage().user + process.cpuUsage().system) / 1e6).toFixed(1),
   }) + '\n',
 );

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import type { Captioner } from '../src/pipeline/captioner-types.js';
 import { loadCaptioner as loadPipeline } from '../src/pipeline/load-captioner.js';
@@ -125,14 +126,19 @@ interface LoadResult {
   peakRssMb: number;
 }
 
+async function startServer(captioner: Captioner): Promise<FastifyInstance> {
+  const app = buildServer({ captioner, webRoot: null });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return app;
+}
+
+/** Load from a second process against a running server. */
 async function measureThroughput(
-  captioner: Captioner,
+  app: FastifyInstance,
   photo: string,
   connections: number,
   duration: number,
 ): Promise<LoadResult> {
-  const app = buildServer({ captioner, webRoot: null });
-  await app.listen({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/api/caption`;
   const client = fileURLToPath(new URL('./load-client.ts', import.meta.url));
   let peakRss = process.memoryUsage.rss();
@@ -155,7 +161,6 @@ async function measureThroughput(
     return { ...result, peakRssMb: Math.round(peakRss / 2 ** 20) };
   } finally {
     clearInterval(sampler);
-    await app.close();
   }
 }
 
@@ -171,7 +176,9 @@ if (phases.has('latency')) {
 let load: LoadResult | undefined;
 if (phases.has('throughput')) {
   log(`throughput: ${args.connections} connections for ${args.duration} s from a second process…`);
-  load = await measureThroughput(captioner, files[0], Number(args.connections), Number(args.duration));
+  const app = await startServer(captioner);
+  load = await measureThroughput(app, files[0], Number(args.connections), Number(args.duration));
+  await app.close();
 }
 let overload: { base: LoadResult; high: LoadResult; photoBytes: number } | undefined;
 if (phases.has('overload')) {
@@ -184,9 +191,12 @@ if (phases.has('overload')) {
   log(
     `overload: a 1.5-megapixel JPEG (${Math.round(photoBytes / 1024)} KB), ${baseConnections} connections for ${seconds} s…`,
   );
-  const base = await measureThroughput(captioner, photo, baseConnections, seconds);
+  // One server for both, as a load test against `captioner serve` would find it.
+  const app = await startServer(captioner);
+  const base = await measureThroughput(app, photo, baseConnections, seconds);
   log(`overload: ${highConnections} connections for ${seconds} s…`);
-  const high = await measureThroughput(captioner, photo, highConnections, seconds);
+  const high = await measureThroughput(app, photo, highConnections, seconds);
+  await app.close();
   rmSync(dirname(photo), { recursive: true, force: true });
   overload = { base, high, photoBytes };
 }

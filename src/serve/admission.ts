@@ -1,4 +1,3 @@
-import { CaptionerError } from '../util/errors.js';
 import { overloaded, shuttingDown, type CaptionScheduler, type Place } from './caption-scheduler.js';
 
 export interface AdmissionLimits {
@@ -51,32 +50,32 @@ export class Admission {
     return { reading: this.reading, atDoor: this.door.length };
   }
 
-  /** Waits for a place and an upload slot; rejects with OVERLOADED after admissionWaitMs, or when `signal` aborts. */
-  enter(signal?: AbortSignal): Promise<Ticket> {
+  /**
+   * Waits for a place and an upload slot; rejects with OVERLOADED after admissionWaitMs. (A client that
+   * goes away at the door keeps its spot until then: it holds nothing meanwhile.)
+   */
+  enter(): Promise<Ticket> {
     if (this.closed) return Promise.reject(shuttingDown());
     const ticket = this.tryAdmit();
     if (ticket) return Promise.resolve(ticket);
     if (this.limits.admissionWaitMs <= 0) return Promise.reject(overloaded());
     return new Promise((resolve, reject) => {
-      const leaveDoor = () => {
+      const settle = () => {
         clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
         const at = this.door.indexOf(waiter);
         if (at >= 0) this.door.splice(at, 1);
       };
       const waiter: Waiter = {
         admit: (ticket) => {
-          leaveDoor();
+          settle();
           resolve(ticket);
         },
         refuse: (error) => {
-          leaveDoor();
+          settle();
           reject(error);
         },
       };
-      const onAbort = () => waiter.refuse(new CaptionerError('BAD_REQUEST', 'The client went away.'));
       const timer = setTimeout(() => waiter.refuse(overloaded()), this.limits.admissionWaitMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
       this.door.push(waiter);
     });
   }

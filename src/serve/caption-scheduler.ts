@@ -21,6 +21,7 @@ export interface SchedulerLimits {
   /**
    * Longest expected wait for a turn, in ms, from the measured rate: past it, OVERLOADED as past
    * `maxQueued` (a count cannot say how long a queue takes on a slower machine or with larger photos).
+   * A full batch may always wait.
    */
   maxQueueWaitMs?: number;
 }
@@ -68,7 +69,8 @@ export class CaptionScheduler {
     const free = (concurrency - this.running) * batchSize + maxQueued - ahead;
     if (free <= 0) return true;
     if (this.running < concurrency || this.rate === undefined || maxQueueWaitMs === undefined) return false;
-    return ahead >= (this.rate * maxQueueWaitMs) / 1000;
+    // Never fewer than a batch: smaller batches would lower the rate, and the bound with it.
+    return ahead >= Math.max(batchSize, (this.rate * maxQueueWaitMs) / 1000);
   }
 
   /** A place for a request about to be read, or undefined when full. */

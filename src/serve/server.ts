@@ -101,12 +101,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
         // From the headers alone, before the body is read: a place in the queue and an upload slot, or
         // a wait at the door and then 503.
         onRequest: async (request, reply) => {
-          const gone = new AbortController();
-          reply.raw.once('close', () => gone.abort());
-          const ticket = await admission.enter(gone.signal);
+          const ticket = await admission.enter();
           // Answered (whatever the outcome) or the client went away: give back what is still held.
           reply.raw.once('close', () => ticket.leave());
-          if (gone.signal.aborted) ticket.leave();
+          if (request.raw.socket?.destroyed) ticket.leave(); // gone while at the door
           tickets.set(request, ticket);
         },
       },
