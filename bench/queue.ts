@@ -1,7 +1,8 @@
 // npm run bench:queue [-- --json] [--photos 400] [--batch 16] [--lock-seconds 30] [--skip-kill]
 // The BullMQ queue end to end, on a private redis-server (no persistence) and Flickr8k test photos:
-// 1. photos/s with 1 worker process of one thread (--threads 1), then with 2 such processes (the
-//    workers are loaded and idle before the photos are added: model loading is not counted);
+// 1. photos/s with 1 worker process of one thread (--threads 1), then with 2 such processes, then with
+//    1 process of 2 threads (the workers are loaded and idle before the photos are added: model
+//    loading is not counted);
 // 2. a worker killed with `kill -9` a few seconds into a run, a third started in its place: the
 //    results export must hold every photo exactly once (lost and duplicated are counted);
 // 3. Redis memory per waiting job (10,000 added) and per finished job (with its caption).
@@ -52,7 +53,7 @@ interface WorkerProcess {
   exited: Promise<number | null>;
 }
 
-function startWorker(url: string): WorkerProcess {
+function startWorker(url: string, threads = 1): WorkerProcess {
   const child = spawn(
     process.execPath,
     [
@@ -61,7 +62,7 @@ function startWorker(url: string): WorkerProcess {
       MAIN,
       'worker',
       '--threads',
-      '1',
+      String(threads),
       '--batch',
       args.batch!,
       '--lock-seconds',
@@ -99,10 +100,16 @@ async function untilFinished(clients: RedisClients, count: number): Promise<void
   while ((await finished(clients)) < count) await new Promise((r) => setTimeout(r, 100));
 }
 
-/** Photos per second of `processes` one-thread workers, from the add to the last photo done. */
-async function measureRate(url: string, clients: RedisClients, files: string[], processes: number) {
+/** Photos per second of `processes` workers, from the add to the last photo done. */
+async function measureRate(
+  url: string,
+  clients: RedisClients,
+  files: string[],
+  processes: number,
+  threads = 1,
+) {
   await clients.redis.flushall();
-  const workers = Array.from({ length: processes }, () => startWorker(url));
+  const workers = Array.from({ length: processes }, () => startWorker(url, threads));
   try {
     await Promise.all(workers.map((w) => w.ready));
     const started = performance.now();
@@ -193,6 +200,8 @@ try {
   log(`2 worker processes…`);
   const two = await measureRate(redis.url, clients, files, 2);
   const bytesPerJob = await redisBytesPerJob(clients);
+  log(`1 worker process with 2 threads…`);
+  const twoThreads = await measureRate(redis.url, clients, files, 1, 2);
   const bytesPerWaitingJob = await redisBytesPerWaitingJob(clients);
   let kill: Awaited<ReturnType<typeof measureKill>> | undefined;
   if (!args['skip-kill']) {
@@ -205,6 +214,7 @@ try {
     ['1 worker, 1 thread', `${one.photosPerSecond.toFixed(1)} photos/s`, ''],
     ['2 workers, 1 thread each', `${two.photosPerSecond.toFixed(1)} photos/s`, ''],
     ['speed-up of the second worker', `${speedup.toFixed(2)}×`, '≥ 1.7× on 2 cores'],
+    ['1 worker, 2 threads', `${twoThreads.photosPerSecond.toFixed(1)} photos/s`, ''],
   ];
   if (kill)
     rows.push(
@@ -231,6 +241,7 @@ try {
         oneWorkerPhotosPerSecond: +one.photosPerSecond.toFixed(2),
         twoWorkersPhotosPerSecond: +two.photosPerSecond.toFixed(2),
         speedup: +speedup.toFixed(2),
+        oneWorkerTwoThreadsPhotosPerSecond: +twoThreads.photosPerSecond.toFixed(2),
         killLost: kill?.lost ?? null,
         killDuplicated: kill?.duplicated ?? null,
         killInHand: kill?.inHandAtKill ?? null,
