@@ -1,9 +1,14 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
+import { browserResolve, browserRuntime } from './vite.shared.js';
 
 // The page is plain TypeScript; `npm run build` writes it to web/dist, which the server serves at /.
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
+  // Relative URLs: the built page also works from a sub-folder of a static host (captioner export --with-page).
+  base: './',
+  plugins: [browserRuntime()],
+  resolve: browserResolve,
   build: {
     outDir: 'dist',
     emptyOutDir: true,
@@ -13,6 +18,13 @@ export default defineConfig({
   },
   server: {
     // `npx vite web` during development: the API comes from `npm start` on port 3000.
-    proxy: { '/api': 'http://localhost:3000', '/healthz': 'http://localhost:3000' },
+    proxy: {
+      '/api': 'http://localhost:3000',
+      '/healthz': 'http://localhost:3000',
+      '/model': 'http://localhost:3000',
+      '/ort': 'http://localhost:3000',
+    },
+    // Cross-origin isolation, for WebAssembly threads (as the server sends them).
+    headers: { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' },
   },
 });

@@ -5,7 +5,8 @@
  * `onnx-export.ts` writes it as an ONNX model for the runtime. Pure TypeScript, browser-safe.
  */
 
-export type DType = 'float32' | 'int32' | 'int64' | 'bool';
+/** 'int8' holds quantized weights (constants only; `ops.cast` turns them into floats). */
+export type DType = 'float32' | 'int32' | 'int64' | 'bool' | 'int8';
 /** A dimension: a size, or a symbol (e.g. 'rows') that the runtime fixes per call. */
 export type Dim = number | string;
 export type Shape = readonly Dim[];
@@ -13,7 +14,7 @@ export type Shape = readonly Dim[];
 export type AttrValue = number | string | readonly number[];
 export type Attrs = Readonly<Record<string, AttrValue>>;
 
-export type ConstData = Float32Array | Int32Array | BigInt64Array;
+export type ConstData = Float32Array | Int32Array | BigInt64Array | Int8Array;
 
 export interface Value {
   readonly id: number;
@@ -83,7 +84,13 @@ export class Graph {
    * Adds a node (or returns the outputs of an identical one already built). `outputs` gives each
    * output's dtype and shape, or infers them from the inputs: the op functions in ops.ts do.
    */
-  node(op: string, inputs: readonly Value[], attrs: Attrs, outputs: OutputSpecs, hint = op.toLowerCase()): Value[] {
+  node(
+    op: string,
+    inputs: readonly Value[],
+    attrs: Attrs,
+    outputs: OutputSpecs,
+    hint = op.toLowerCase(),
+  ): Value[] {
     const specs = typeof outputs === 'function' ? outputs(inputs) : outputs;
     const key = `${op}|${inputs.map((v) => v.id).join(',')}|${JSON.stringify(attrs)}`;
     const seen = this.cse.get(key);
@@ -91,7 +98,13 @@ export class Graph {
     const outs: Value[] = [];
     const node: Node = { op, inputs, outputs: outs, attrs };
     for (const o of specs)
-      outs.push({ id: this.nextId++, name: this.fresh(hint), dtype: o.dtype, shape: o.shape, producer: node });
+      outs.push({
+        id: this.nextId++,
+        name: this.fresh(hint),
+        dtype: o.dtype,
+        shape: o.shape,
+        producer: node,
+      });
     this.nodes.push(node);
     this.cse.set(key, outs);
     return [...outs];

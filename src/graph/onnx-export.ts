@@ -10,6 +10,7 @@ const ELEM_TYPE: Record<DType, number> = {
   int32: onnx.TensorProto.DataType.INT32,
   int64: onnx.TensorProto.DataType.INT64,
   bool: onnx.TensorProto.DataType.BOOL,
+  int8: onnx.TensorProto.DataType.INT8,
 };
 
 /**
@@ -23,11 +24,7 @@ const LOWERINGS: Record<string, (g: Graph, node: Node) => Value> = {
     const logp = op.logSoftmax(g, logits);
     const picked = op.squeeze(g, op.gatherElements(g, logp, op.unsqueeze(g, targets, 1), 1), 1);
     const mean = op.reduceMean(g, logp, [1]);
-    const mixed = op.add(
-      g,
-      op.mul(g, op.sub(g, op.scalar(g, 1), epsilon), picked),
-      op.mul(g, epsilon, mean),
-    );
+    const mixed = op.add(g, op.mul(g, op.sub(g, op.scalar(g, 1), epsilon), picked), op.mul(g, epsilon, mean));
     return op.neg(g, op.mul(g, weights, mixed));
   },
 };
@@ -81,9 +78,9 @@ function liveNodes(g: Graph): Node[] {
     lowered.set(node, [...g.nodes.slice(before), rename]);
   }
   const producer = new Map<number, Node>();
-  for (const node of g.nodes)
-    if (!LOWERINGS[node.op]) for (const o of node.outputs) producer.set(o.id, node);
-  for (const [, expansion] of lowered) for (const n of expansion) for (const o of n.outputs) producer.set(o.id, n);
+  for (const node of g.nodes) if (!LOWERINGS[node.op]) for (const o of node.outputs) producer.set(o.id, node);
+  for (const [, expansion] of lowered)
+    for (const n of expansion) for (const o of n.outputs) producer.set(o.id, n);
 
   const order: Node[] = [];
   const state = new Map<Node, 'visiting' | 'done'>();

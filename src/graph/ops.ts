@@ -70,7 +70,9 @@ export function ints(g: Graph, values: readonly number[]): Value {
 
 function binary(op: string, g: Graph, a: Value, b: Value): Value {
   if (a.dtype !== b.dtype) fail(op, `dtypes ${a.dtype} and ${b.dtype} differ`);
-  return g.node(op, [a, b], {}, ([x, y]) => [{ dtype: x.dtype, shape: broadcastShapes(x.shape, y.shape, op) }])[0];
+  return g.node(op, [a, b], {}, ([x, y]) => [
+    { dtype: x.dtype, shape: broadcastShapes(x.shape, y.shape, op) },
+  ])[0];
 }
 
 export const add = (g: Graph, a: Value, b: Value) => binary('Add', g, a, b);
@@ -107,7 +109,8 @@ export function matMul(g: Graph, a: Value, b: Value): Value {
     if (x.shape.length < 2 || y.shape.length < 2) fail('MatMul', 'operands must have rank ≥ 2');
     const [m, k] = x.shape.slice(-2);
     const [k2, n] = y.shape.slice(-2);
-    if (k !== k2) fail('MatMul', `inner dimensions differ: ${shapeString(x.shape)} · ${shapeString(y.shape)}`);
+    if (k !== k2)
+      fail('MatMul', `inner dimensions differ: ${shapeString(x.shape)} · ${shapeString(y.shape)}`);
     const batch = broadcastShapes(x.shape.slice(0, -2), y.shape.slice(0, -2), 'MatMul');
     return [{ dtype: x.dtype, shape: [...batch, m, n] }];
   })[0];
@@ -123,11 +126,19 @@ export function gather(g: Graph, data: Value, indices: Value, axis = 0): Value {
 
 export function gatherElements(g: Graph, data: Value, indices: Value, axis: number): Value {
   const a = axisOf(data.shape.length, axis);
-  return g.node('GatherElements', [data, indices], { axis: a }, ([d, i]) => [{ dtype: d.dtype, shape: i.shape }])[0];
+  return g.node('GatherElements', [data, indices], { axis: a }, ([d, i]) => [
+    { dtype: d.dtype, shape: i.shape },
+  ])[0];
 }
 
 /** `data` with `updates` added at `indices` along `axis` (duplicates add up). */
-export function scatterElementsAdd(g: Graph, data: Value, indices: Value, updates: Value, axis: number): Value {
+export function scatterElementsAdd(
+  g: Graph,
+  data: Value,
+  indices: Value,
+  updates: Value,
+  axis: number,
+): Value {
   const a = axisOf(data.shape.length, axis);
   return g.node('ScatterElements', [data, indices, updates], { axis: a, reduction: 'add' }, sameAsFirst)[0];
 }
@@ -216,7 +227,9 @@ export function reshape(g: Graph, x: Value, shape: readonly Dim[]): Value {
     }
   });
   if (inferred >= 0) {
-    const staticIn = x.shape.filter((d) => typeof d === 'number').reduce<number>((a, d) => a * (d as number), 1);
+    const staticIn = x.shape
+      .filter((d) => typeof d === 'number')
+      .reduce<number>((a, d) => a * (d as number), 1);
     const symbolsIn = x.shape.filter((d) => typeof d === 'string');
     const symbolsOut = shape.filter((d) => typeof d === 'string');
     // Across symbols the size is known only at run time: name it by how it was made.
@@ -228,7 +241,9 @@ export function reshape(g: Graph, x: Value, shape: readonly Dim[]): Value {
 
 export function transpose(g: Graph, x: Value, perm?: readonly number[]): Value {
   const p = perm ?? x.shape.map((_, i) => x.shape.length - 1 - i);
-  return g.node('Transpose', [x], { perm: p }, ([v]) => [{ dtype: v.dtype, shape: p.map((i) => v.shape[i]) }])[0];
+  return g.node('Transpose', [x], { perm: p }, ([v]) => [
+    { dtype: v.dtype, shape: p.map((i) => v.shape[i]) },
+  ])[0];
 }
 
 export function unsqueeze(g: Graph, x: Value, axis: number): Value {
@@ -254,7 +269,9 @@ function reduce(op: string, g: Graph, x: Value, axes: readonly number[], keepDim
   return g.node(op, [x, ints(g, as)], { keepdims: keepDims ? 1 : 0 }, ([v]) => [
     {
       dtype: v.dtype,
-      shape: keepDims ? v.shape.map((d, i) => (as.includes(i) ? 1 : d)) : v.shape.filter((_, i) => !as.includes(i)),
+      shape: keepDims
+        ? v.shape.map((d, i) => (as.includes(i) ? 1 : d))
+        : v.shape.filter((_, i) => !as.includes(i)),
     },
   ])[0];
 }
@@ -265,12 +282,20 @@ export const reduceMean = (g: Graph, x: Value, axes: readonly number[], keepDims
   reduce('ReduceMean', g, x, axes, keepDims);
 /** Σ x² over every element: a scalar. */
 export const sumSquares = (g: Graph, x: Value) =>
-  reduce('ReduceSumSquare', g, x, x.shape.map((_, i) => i), false);
+  reduce(
+    'ReduceSumSquare',
+    g,
+    x,
+    x.shape.map((_, i) => i),
+    false,
+  );
 
 /** `x` broadcast to the (static) shape of `like`. */
 export function expandAs(g: Graph, x: Value, like: Value): Value {
   if (like.shape.every((d) => typeof d === 'number'))
-    return g.node('Expand', [x, ints(g, like.shape as number[])], {}, [{ dtype: x.dtype, shape: like.shape }])[0];
+    return g.node('Expand', [x, ints(g, like.shape as number[])], {}, [
+      { dtype: x.dtype, shape: like.shape },
+    ])[0];
   const shape = g.node('Shape', [like], {}, [{ dtype: 'int64', shape: [like.shape.length] }])[0];
   return g.node('Expand', [x, shape], {}, [{ dtype: x.dtype, shape: like.shape }])[0];
 }
@@ -289,13 +314,15 @@ export function zerosLike(g: Graph, like: Value): Value {
 
 /** 1 where x > 0, else 0, as floats (the derivative of relu). */
 export function positive(g: Graph, x: Value): Value {
-  const mask = g.node('Greater', [x, scalar(g, 0, x.dtype)], {}, ([v]) => [{ dtype: 'bool', shape: v.shape }])[0];
+  const mask = g.node('Greater', [x, scalar(g, 0, x.dtype)], {}, ([v]) => [
+    { dtype: 'bool', shape: v.shape },
+  ])[0];
   return g.node('Cast', [mask], { to: 1 }, ([v]) => [{ dtype: 'float32', shape: v.shape }])[0];
 }
 
 export function cast(g: Graph, x: Value, to: DType): Value {
   if (x.dtype === to) return x;
-  const code = { float32: 1, int32: 6, int64: 7, bool: 9 }[to];
+  const code = { float32: 1, int32: 6, int64: 7, bool: 9, int8: 3 }[to];
   return g.node('Cast', [x], { to: code }, ([v]) => [{ dtype: to, shape: v.shape }])[0];
 }
 

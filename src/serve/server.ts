@@ -6,7 +6,7 @@ import { checkImage } from './check-image.js';
 import { toHttpError } from './http-errors.js';
 import { resolveLimits, type ServeLimits } from './limits.js';
 import { readUpload } from './read-upload.js';
-import { defaultWebRoot, registerWebPage } from './web-page.js';
+import { defaultWebRoot, registerWebPage, type WebPageOptions } from './web-page.js';
 import { Admission, type Ticket } from './admission.js';
 import { CaptionScheduler, shuttingDown } from './caption-scheduler.js';
 
@@ -16,6 +16,8 @@ export interface ServerOptions {
   limits?: Partial<ServeLimits>;
   /** Folder of the built web page (default web/dist); null serves no page. */
   webRoot?: string | null;
+  /** The model the page captions with on the device, served at /model/ (default: the bundled model); null: none. */
+  bundle?: WebPageOptions['bundle'];
   /** Called with every error that became a 500 (a bug); default: its stack on stderr. */
   onInternalError?: (error: unknown, request: FastifyRequest) => void;
 }
@@ -134,6 +136,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     );
   });
 
-  registerWebPage(app, options.webRoot === undefined ? defaultWebRoot() : options.webRoot);
+  registerWebPage(app, options.webRoot === undefined ? defaultWebRoot() : options.webRoot, {
+    bundle: options.bundle,
+  });
   return app;
 }

@@ -9,6 +9,7 @@ import { decodeImage, type DecodedImage, type DecodeOptions } from './decode-ima
 import type { EncoderIdentity } from './encoder-identity.js';
 import { CUSTOM_ENCODER_DEFAULTS, DEFAULT_ENCODER, ENCODERS, findEncoderSpec } from './encoders.js';
 import { exposeFeatureOutputs, type EditedModel } from './onnx-graph.js';
+import { fillPlanar, normalizationTable } from './preprocess.js';
 
 import type { ImageInput } from './image-input.js';
 
@@ -146,9 +147,7 @@ class OnnxImageEncoder implements ImageEncoder {
     readonly identity: EncoderIdentity,
   ) {
     // (v / 255 - mean) / std for every byte value and channel: the per-pixel work is one lookup.
-    this.lut = new Float32Array(3 * 256);
-    for (let c = 0; c < 3; c++)
-      for (let v = 0; v < 256; v++) this.lut[c * 256 + v] = (v / 255 - identity.mean[c]) / identity.std[c];
+    this.lut = normalizationTable(identity.mean, identity.std);
   }
 
   /** One run on a blank image: learns the output sizes and warms the session up. */
@@ -185,16 +184,7 @@ class OnnxImageEncoder implements ImageEncoder {
     const [h, w] = this.identity.inputSize;
     if (image.width !== w || image.height !== h)
       throw new Error(`image is ${image.width}×${image.height}, the encoder takes ${w}×${h}`);
-    const src = image.data;
-    const lut = this.lut;
-    const r = slot * 3 * plane;
-    const g = r + plane;
-    const b = g + plane;
-    for (let i = 0, j = 0; i < plane; i++, j += 3) {
-      batch[r + i] = lut[src[j]];
-      batch[g + i] = lut[256 + src[j + 1]];
-      batch[b + i] = lut[512 + src[j + 2]];
-    }
+    fillPlanar(image.data, 3, plane, this.lut, batch, slot);
   }
 
   async run(batch: Float32Array, count: number, options: EncodeOptions = {}): Promise<BatchOutputs> {

@@ -68,7 +68,12 @@ export function registerServe(program: Command): void {
         // Imported here, so other commands start without the model stack.
         const { loadCaptioner } = await import('../../pipeline/load-captioner.js');
         const captioner = await loadCaptioner({ model: flags.model, encoder: flags.encoder });
-        const app = buildServer({ captioner, limits });
+        // The page captions on the device with the same model (its bundle at /model/).
+        const app = buildServer({
+          captioner,
+          limits,
+          bundle: { model: flags.model, encoder: flags.encoder },
+        });
         const closed = closeOnSignals(app, captioner, { log });
         try {
           await app.listen({ port, host });

@@ -1,0 +1,144 @@
+import { Vocabulary } from '../data/vocabulary.js';
+import { beamSearch } from '../decode/beam-search.js';
+import { BUNDLE_FORMAT, BUNDLE_VERSION, type BundleConfig } from '../export/bundle-format.js';
+import type { StepModels } from '../model/decode-graphs.js';
+import { OnnxStepDecoder } from '../model/onnx-step-decoder.js';
+import type { CaptionOptions, CaptionResult } from '../pipeline/captioner-types.js';
+import { floats, Session } from '../runtime/onnx.js';
+import { CaptionerError } from '../util/errors.js';
+import { fillPlanar, normalizationTable } from '../vision/preprocess.js';
+
+/**
+ * A captioner over an exported bundle: its encoder graph, its start and step graphs, its config. The
+ * same code runs in Node (tests check the bundle against the captioner) and in the browser, where the
+ * bundler swaps `runtime/onnx` for `runtime/onnx-web`: the beam search and its rules are the ones the
+ * server uses (src/decode).
+ */
+export class BundleCaptioner {
+  private readonly lut: Float32Array;
+  private readonly vocabulary: Vocabulary;
+
+  private constructor(
+    readonly config: BundleConfig,
+    private readonly encoder: Session,
+    private readonly decoder: OnnxStepDecoder,
+  ) {
+    const p = config.preprocessing;
+    this.lut = normalizationTable(p.mean, p.std);
+    const { tokens } = config.vocabulary;
+    this.vocabulary = new Vocabulary({ version: 1, minCount: 0, tokens, counts: tokens.map(() => 0) });
+  }
+
+  /** Opens the bundle's graphs; `read` gives a file's bytes by name. */
+  static async create(
+    config: BundleConfig,
+    read: (file: string) => Promise<Uint8Array>,
+    options: { threads?: number } = {},
+  ): Promise<BundleCaptioner> {
+    checkConfig(config);
+    const { decoder: d } = config;
+    const [encoderBytes, startBytes, stepBytes] = await Promise.all([
+      read(config.encoder.file),
+      d.start ? read(d.start.file) : undefined,
+      read(d.step.file),
+    ]);
+    const startInput = d.start?.inputs[0].dims.slice(1).map(Number) ?? [config.model.featureDim];
+    // Built untyped: StepModels may gain fields (startShape for attention models) that older ones lack.
+    const models = {
+      start: startBytes,
+      step: stepBytes,
+      states: d.states,
+      featureDim: startInput.reduce((a, b) => a * b, 1),
+      startShape: startInput,
+      vocabSize: config.vocabulary.tokens.length,
+    } as StepModels;
+    const [encoder, decoder] = await Promise.all([
+      Session.create(encoderBytes, { threads: options.threads }).catch((error: Error) => {
+        throw new CaptionerError('MODEL_INVALID', `onnxruntime cannot load the encoder: ${error.message}`);
+      }),
+      OnnxStepDecoder.create(models),
+    ]);
+    return new BundleCaptioner(config, encoder, decoder);
+  }
+
+  /** [height, width] the photo must be squashed to before `captionPixels`. */
+  get inputSize(): [number, number] {
+    return this.config.preprocessing.inputSize;
+  }
+
+  /**
+   * Captions a photo already squashed to `inputSize`: 8-bit pixels, `channels` per pixel (3: RGB, 4:
+   * RGBA with the alpha ignored, as a canvas gives them). `decodeMs` is what getting the pixels took.
+   */
+  async captionPixels(
+    pixels: ArrayLike<number>,
+    channels: 3 | 4,
+    options: CaptionOptions = {},
+    decodeMs = 0,
+  ): Promise<CaptionResult> {
+    const [h, w] = this.inputSize;
+    if (pixels.length !== h * w * channels)
+      throw new Error(`captionPixels: ${pixels.length} values for ${w}×${h}×${channels}`);
+    const t0 = performance.now();
+    const batch = new Float32Array(3 * h * w);
+    fillPlanar(pixels, channels, h * w, this.lut, batch, 0);
+    const image = await this.encode(batch);
+    const t1 = performance.now();
+    const captions = await this.generate(image, options);
+    const t2 = performance.now();
+    const alternatives = captions.map((c) => ({ text: c.text, score: round(c.score, 4) }));
+    return {
+      caption: alternatives[0]?.text ?? '',
+      alternatives,
+      timings: {
+        decodeMs: round(decodeMs),
+        encodeMs: round(t1 - t0),
+        generateMs: round(t2 - t1),
+        totalMs: round(decodeMs + t2 - t0),
+      },
+    };
+  }
+
+  /** The encoder's output the decoder reads, for one preprocessed photo ([3, h, w] floats). */
+  async encode(batch: Float32Array): Promise<Float32Array> {
+    const [h, w] = this.inputSize;
+    const input = this.config.encoder.inputs[0].name;
+    const output =
+      this.config.encoder.outputs.find((o) => o.name === this.config.decoder.reads) ??
+      this.config.encoder.outputs[0];
+    const out = await this.encoder.run({ [input]: { data: batch, dims: [1, 3, h, w] } }, [output.name]);
+    return floats(out, output.name);
+  }
+
+  /** Beam search over the bundle's decoder with the captioner's rules and the bundle's defaults. */
+  generate(image: Float32Array, options: CaptionOptions = {}) {
+    const d = this.config.decoding;
+    const beam = options.beam ?? d.beam;
+    return beamSearch(this.decoder, [image], this.vocabulary, {
+      beam,
+      results: Math.min(beam, (options.alternatives ?? beam - 1) + 1),
+      maxLength: options.maxLength ?? d.maxLength,
+      lengthPenalty: d.lengthPenalty,
+      blockTrigrams: options.blockTrigrams ?? d.blockTrigrams,
+      badEndings: options.badEndings ?? d.badEndings,
+    }).then(([captions]) => captions);
+  }
+
+  async dispose(): Promise<void> {
+    this.decoder.dispose();
+    await this.encoder.release();
+  }
+}
+
+function checkConfig(config: BundleConfig): void {
+  if (config?.format !== BUNDLE_FORMAT || config.version !== BUNDLE_VERSION)
+    throw new CaptionerError(
+      'MODEL_INVALID',
+      `not a captioner bundle of version ${BUNDLE_VERSION} (format ${String(config?.format)}, version ${String(config?.version)})`,
+    );
+}
+
+function round(x: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

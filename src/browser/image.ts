@@ -1,0 +1,98 @@
+import { CaptionerError } from '../util/errors.js';
+import { sniffImageFormat } from '../vision/sniff-image.js';
+import { browser, makeCanvas, type DrawableImage, type ImageBitmapLike } from './dom.js';
+import { resampleLanczos3 } from './resample.js';
+
+/** What the browser captioner takes: a file or blob of an image, or anything a canvas can draw. */
+export type ImageSource = Blob | DrawableImage;
+
+/**
+ * How a photo is squashed to the network's size in the browser:
+ * - 'lanczos3' (default): the decoded photo's pixels resampled by the same separable Lanczos-3 filter
+ *   the server's libvips uses (src/browser/resample.ts): the closest to the server's input.
+ * - 'canvas': the canvas's own high-quality drawImage scaling; faster on big photos, but the browser's
+ *   filter (Chromium: mipmaps and linear filtering) blurs more than Lanczos.
+ */
+export type Resampling = 'lanczos3' | 'canvas';
+
+export interface Pixels {
+  /** RGBA, width × height × 4, alpha 255 (flattened on white). */
+  data: Uint8ClampedArray;
+  width: number;
+  height: number;
+}
+
+/**
+ * A photo → its 8-bit sRGB pixels squashed to width × height, transparency flattened on white, EXIF
+ * orientation applied: the input the server's preprocessing (sharp) gives the encoder.
+ */
+export async function photoPixels(
+  source: ImageSource,
+  [height, width]: [number, number],
+  resampling: Resampling = 'lanczos3',
+  maxPixels = 50_000_000,
+): Promise<Pixels> {
+  const bitmap = await decode(source);
+  try {
+    const pixels = bitmap.width * bitmap.height;
+    if (pixels > maxPixels)
+      throw new CaptionerError('IMAGE_TOO_LARGE', `the photo has ${pixels} pixels, more than ${maxPixels}`);
+    if (resampling === 'canvas' || (bitmap.width === width && bitmap.height === height))
+      return draw(bitmap, width, height, width, height);
+    // Full size on white, then the Lanczos filter in JS.
+    const full = draw(bitmap, bitmap.width, bitmap.height, bitmap.width, bitmap.height);
+    return { data: resampleLanczos3(full.data, full.width, full.height, width, height), width, height };
+  } finally {
+    if (bitmap !== source && 'close' in bitmap) (bitmap as ImageBitmapLike).close();
+  }
+}
+
+/** The image decoded (a Blob) or as given (anything drawable). */
+async function decode(source: ImageSource): Promise<DrawableImage> {
+  if (!isBlob(source)) {
+    if (!(source.width > 0 && source.height > 0))
+      throw new CaptionerError('IMAGE_CORRUPT', 'the image has no pixels (not loaded yet?)');
+    return source;
+  }
+  const head = new Uint8Array(await source.slice(0, 64).arrayBuffer());
+  if (!sniffImageFormat(head))
+    throw new CaptionerError(
+      'IMAGE_UNSUPPORTED',
+      'not an image in a supported format (JPEG, PNG, WebP, GIF, TIFF, AVIF)',
+    );
+  if (!browser.createImageBitmap)
+    throw new CaptionerError('UNSUPPORTED', 'this browser has no createImageBitmap');
+  try {
+    return await browser.createImageBitmap(source, {
+      imageOrientation: 'from-image',
+      premultiplyAlpha: 'default',
+      colorSpaceConversion: 'default',
+    });
+  } catch (error) {
+    throw new CaptionerError(
+      'IMAGE_CORRUPT',
+      'the image is corrupt or truncated, or this browser cannot decode it',
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+function isBlob(source: ImageSource): source is Blob {
+  return typeof Blob !== 'undefined' && source instanceof Blob;
+}
+
+/** The image drawn at dw × dh on a white w × h canvas, read back. */
+function draw(image: DrawableImage, w: number, h: number, dw: number, dh: number): Pixels {
+  const canvas = makeCanvas(w, h);
+  const ctx = canvas.getContext('2d', { willReadFrequently: true, alpha: false });
+  if (!ctx) throw new CaptionerError('UNSUPPORTED', 'this browser gives no 2D canvas');
+  ctx.fillStyle = '#ffffff';
+  ctx.fillRect(0, 0, w, h);
+  ctx.imageSmoothingEnabled = true;
+  ctx.imageSmoothingQuality = 'high';
+  ctx.drawImage(image, 0, 0, dw, dh);
+  const { data } = ctx.getImageData(0, 0, w, h);
+  return { data, width: w, height: h };
+}

@@ -1,0 +1,151 @@
+/**
+ * captioner in the browser: `import { loadCaptioner } from 'captioner/browser'`. The photo never leaves
+ * the device: the model (a bundle written by `captioner export`, or served by `captioner serve` at
+ * /model/) runs on onnxruntime-web (WebAssembly, SIMD, threads when the page is cross-origin isolated),
+ * with the beam search and decoding rules of the server (one implementation, src/decode).
+ *
+ *   const captioner = await loadCaptioner({ modelUrl: '/model/' });
+ *   const { caption, alternatives, timings } = await captioner.caption(file); // a File, Blob, ImageBitmap, <img>, <canvas>
+ */
+import type { BundleConfig } from '../export/bundle-format.js';
+import type { CaptionOptions, CaptionResult } from '../pipeline/captioner-types.js';
+import { configureWebRuntime, webRuntimeInfo, type WebRuntimeInfo } from '../runtime/onnx-web.js';
+import { CaptionerError } from '../util/errors.js';
+import { BundleCaptioner } from './bundle-captioner.js';
+import { browser } from './dom.js';
+import { photoPixels, type ImageSource, type Resampling } from './image.js';
+import { fetchModelFiles, type LoadProgress } from './model-files.js';
+
+export type { BundleConfig } from '../export/bundle-format.js';
+export type {
+  CaptionAlternative,
+  CaptionOptions,
+  CaptionResult,
+  CaptionTimings,
+} from '../pipeline/captioner-types.js';
+export type { WebRuntimeInfo } from '../runtime/onnx-web.js';
+export { CaptionerError, isCaptionerError } from '../util/errors.js';
+export type { DrawableImage } from './dom.js';
+export type { ImageSource, Resampling } from './image.js';
+export type { LoadProgress } from './model-files.js';
+
+/** The runtime's WebAssembly file, for download progress on a first visit (onnxruntime-web 1.30: 14 MB). */
+export const ORT_WASM_FILE = 'ort-wasm-simd-threaded.wasm';
+
+export interface LoadOptions {
+  /** The bundle's folder (where its config.json is), e.g. '/model/' or 'https://example.org/captioner/'. */
+  modelUrl: string | URL;
+  /**
+   * Where onnxruntime-web's ort-wasm-simd-threaded.mjs and .wasm are (a URL ending in /). Default: beside
+   * onnxruntime-web's own script, as your bundler or CDN lays it out.
+   */
+  wasmPaths?: string;
+  /** WebAssembly threads (default: the cores, at most 4, when the page is cross-origin isolated; else 1). */
+  threads?: number;
+  /** The Cache Storage name the model is kept under (default 'captioner-model'); false: no caching. */
+  cache?: string | false;
+  /** Called as the model downloads (or is read from the cache) and as the runtime starts. */
+  onProgress?: (progress: LoadProgress) => void;
+  /** How photos are squashed to the network's size (default 'lanczos3', as the server does). */
+  resampling?: Resampling;
+}
+
+export interface BrowserCaptioner {
+  readonly config: BundleConfig;
+  /** onnxruntime-web's version, threads, and whether the page is cross-origin isolated. */
+  readonly runtime: WebRuntimeInfo;
+  /** True when the model came from the browser's cache rather than the network. */
+  readonly fromCache: boolean;
+  /** What loading took (ms): reading or downloading the files, and starting the runtime and the graphs. */
+  readonly loadTimings: { filesMs: number; startMs: number };
+  /**
+   * Captions a photo: a File or Blob of a JPEG, PNG, WebP, GIF or AVIF (as the browser decodes them), or
+   * anything a canvas draws (ImageBitmap, a loaded HTMLImageElement, HTMLCanvasElement, OffscreenCanvas).
+   * Rejects with a CaptionerError: IMAGE_UNSUPPORTED (not an image), IMAGE_CORRUPT (cannot be decoded).
+   */
+  caption(image: ImageSource, options?: CaptionOptions): Promise<CaptionResult>;
+  dispose(): Promise<void>;
+}
+
+/** Why this browser cannot caption on the device, or undefined when it can. */
+export function onDeviceUnsupported(): string | undefined {
+  if (!browser.WebAssembly) return 'this browser has no WebAssembly';
+  // A tiny module using SIMD instructions (i8x16.splat, i8x16.popcnt): onnxruntime-web needs SIMD.
+  const simd = new Uint8Array([
+    0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98,
+    11,
+  ]);
+  if (!browser.WebAssembly.validate(simd)) return 'this browser has no WebAssembly SIMD';
+  if (!browser.createImageBitmap) return 'this browser has no createImageBitmap';
+  if (!browser.OffscreenCanvas && !browser.document) return 'no canvas to read photos with';
+  return undefined;
+}
+
+/** Downloads (or reads from the cache) a bundle and starts it on onnxruntime-web. */
+export async function loadCaptioner(options: LoadOptions): Promise<BrowserCaptioner> {
+  const why = onDeviceUnsupported();
+  if (why) throw new CaptionerError('UNSUPPORTED', `cannot caption on this device: ${why}`);
+  const base = new URL(
+    String(options.modelUrl),
+    (globalThis as { location?: { href: string } }).location?.href,
+  );
+  if (!base.pathname.endsWith('/') && !base.pathname.endsWith('.json')) base.pathname += '/';
+  configureWebRuntime({ wasmPaths: options.wasmPaths, threads: options.threads });
+  const t0 = performance.now();
+  const { config, files, fromCache } = await fetchModelFiles(base.href, {
+    cacheName: options.cache,
+    onProgress: options.onProgress,
+    prefetch: options.wasmPaths ? [{ url: options.wasmPaths + ORT_WASM_FILE, bytes: 14_239_897 }] : [],
+  });
+  const t1 = performance.now();
+  const total = config.files.reduce((a, f) => a + f.bytes, 0);
+  options.onProgress?.({ phase: 'start', loaded: total, total, fromCache });
+  const core = await BundleCaptioner.create(config, async (name) => {
+    const bytes = files.get(name);
+    if (!bytes) throw new CaptionerError('MODEL_INVALID', `the bundle has no ${name}`);
+    return bytes;
+  });
+  // A first run on a blank photo: onnxruntime finishes preparing its kernels before a real photo waits.
+  const [h, w] = core.inputSize;
+  await core.captionPixels(new Uint8Array(h * w * 4).fill(255), 4, { beam: 1, maxLength: 2 });
+  const t2 = performance.now();
+  options.onProgress?.({ phase: 'ready', loaded: total, total, fromCache });
+  const timings = { filesMs: round(t1 - t0), startMs: round(t2 - t1) };
+  return new WebCaptioner(core, webRuntimeInfo(), fromCache, timings, options.resampling ?? 'lanczos3');
+}
+
+class WebCaptioner implements BrowserCaptioner {
+  /** Photos are captioned one at a time (onnxruntime-web runs one session call at a time anyway). */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly core: BundleCaptioner,
+    readonly runtime: WebRuntimeInfo,
+    readonly fromCache: boolean,
+    readonly loadTimings: { filesMs: number; startMs: number },
+    private readonly resampling: Resampling,
+  ) {}
+
+  get config(): BundleConfig {
+    return this.core.config;
+  }
+
+  caption(image: ImageSource, options: CaptionOptions = {}): Promise<CaptionResult> {
+    const run = async () => {
+      const t0 = performance.now();
+      const pixels = await photoPixels(image, this.core.inputSize, this.resampling);
+      return this.core.captionPixels(pixels.data, 4, options, performance.now() - t0);
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  dispose(): Promise<void> {
+    return this.core.dispose();
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}

@@ -1,0 +1,306 @@
+import onnxProto from 'onnx-proto';
+
+const { onnx } = onnxProto;
+type Model = onnxProto.onnx.ModelProto;
+type GraphProto = onnxProto.onnx.GraphProto;
+type NodeProto = onnxProto.onnx.INodeProto;
+type TensorProto = onnxProto.onnx.ITensorProto;
+
+/*
+ * Why this exists. On x86 CPUs with AVX2 but no VNNI (the development machine, and many servers),
+ * onnxruntime runs a QLinearConv with uint8 activations and int8 weights through `vpmaddubsw`: the
+ * products of each pair of neighbouring k (in the im2col order: kernel row, kernel column, channel)
+ * are added in 16 bits, with saturation, before the 32-bit sum:
+ *
+ *   acc = Σ_j sat16(a[2j]·w[2j] + a[2j+1]·w[2j+1]) − zeroPoint(a)·Σ w        (a: the raw uint8 values)
+ *
+ * WebAssembly (and VNNI CPUs) compute the exact sum. With the zoo's MobileNetV2 int8 the difference is
+ * large: a fifth of the stem's outputs differ, the pooled features move by about 35 % (relative L1),
+ * and the captioner's decoder, trained on features from the saturating kernels, then writes another
+ * caption for most photos. So the bundle's encoder computes what the server computes, in standard
+ * operators: a rewritten QLinearConv is an exact convolution in float (integer-valued, exact below
+ * 2^24), plus the saturation's correction Σ_j (clip(p_j, −2^15, 2^15 − 1) − p_j) over the pairs that
+ * saturate, then onnxruntime's requantization (float(acc + bias) · scale, rounded half to even, plus the
+ * zero point). Tests check the result against onnxruntime-node bit for bit.
+ *
+ * Which pairs: a pair can saturate only when its two weights have the same sign and |w0 + w1| ≥ 129
+ * (a ≤ 255), about 5 % of MobileNetV2's pairs; correcting them all is exact for every photo but makes
+ * the encoder 2–3 times slower in WebAssembly. Far fewer saturate on real photos (about 2,000 of 32,000,
+ * mostly in the stem and the expansion layers): `calibrated` pairs, measured over photos by
+ * `findSaturatingPairs`, keep the encoder nearly as fast as the plain one, and exact except on a photo
+ * that saturates a pair no calibration photo did (the features then move by a hair).
+ */
+
+/** Pairs to correct, by QLinearConv index (graph order): [output channel, first k of the pair]. */
+export type SaturatingPairs = Record<number, [number, number][]>;
+
+export interface EmulationOptions {
+  /** 'all' pairs that can saturate (exact, slower), or the calibrated ones (default 'all'). */
+  pairs?: 'all' | SaturatingPairs;
+}
+
+/** Rewrites an encoder so that WebAssembly computes what onnxruntime's AVX2 kernels compute. */
+export function emulateU8S8Saturation(
+  modelBytes: Uint8Array,
+  options: EmulationOptions = {},
+): { bytes: Uint8Array; layers: number; pairs: number } {
+  const model: Model = onnx.ModelProto.decode(modelBytes);
+  const graph = model.graph as GraphProto;
+  const init = new Map(graph.initializer.map((t) => [t.name ?? '', t]));
+  const nodes: NodeProto[] = [];
+  const FLOAT = onnx.TensorProto.DataType.FLOAT;
+  const INT64 = onnx.TensorProto.DataType.INT64;
+  let layers = 0;
+  let corrected = 0;
+  let id = 0;
+  const fresh = (hint: string) => `u8s8_${id++}_${hint}`;
+  const constant = (hint: string, dataType: number, dims: number[], data: ArrayBufferView): string => {
+    const name = fresh(hint);
+    const rawData = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+    graph.initializer.push(onnx.TensorProto.create({ name, dataType, dims, rawData }));
+    return name;
+  };
+  const node = (
+    opType: string,
+    input: string[],
+    attrs: Record<string, number | number[]> = {},
+    hint = opType,
+  ) => {
+    const output = fresh(hint.toLowerCase());
+    const attribute = Object.entries(attrs).map(([name, v]) =>
+      Array.isArray(v)
+        ? { name, type: onnx.AttributeProto.AttributeType.INTS, ints: v }
+        : { name, type: onnx.AttributeProto.AttributeType.INT, i: v },
+    );
+    nodes.push({ opType, input, output: [output], attribute });
+    return output;
+  };
+  const scalar = (hint: string, v: number) => constant(hint, FLOAT, [], Float32Array.of(v));
+
+  let index = -1;
+  for (const n of graph.node) {
+    if (n.opType !== 'QLinearConv' || n.domain) {
+      nodes.push(n);
+      continue;
+    }
+    index++;
+    const conv = readConv(n, init);
+    const wanted = options.pairs ?? 'all';
+    const pairs = !conv
+      ? []
+      : wanted === 'all'
+        ? saturablePairs(conv)
+        : (wanted[index] ?? []).map(([co, k]) => pairAt(conv, co, k));
+    if (!conv || pairs.length === 0) {
+      nodes.push(n); // no pair to correct: onnxruntime's own kernel computes the same everywhere
+      continue;
+    }
+    layers++;
+    corrected += pairs.length;
+    const { Co, C, kh, kw, K, attrs, xz, w, bias, scale, yz } = conv;
+    const [x] = n.input!;
+    const xf = node('Cast', [x], { to: FLOAT }, 'x');
+    const xc = node('Sub', [xf, scalar('xz', xz)], {}, 'xc'); // zero-padding these = padding with the zero point
+    const wf = node(
+      'Cast',
+      [constant('w', onnx.TensorProto.DataType.INT8, [Co, C, kh, kw], w)],
+      { to: FLOAT },
+      'wf',
+    );
+    const convAttrs = { ...attrs, group: 1 };
+    const acc = node('Conv', [xc, wf], convAttrs, 'acc'); // Σ (a − za)·w, exact: [1, Co, OH, OW]
+
+    // The activations each k reads at each output position, [K, OH·OW]: the channels themselves for a
+    // 1×1 convolution with stride 1, else an im2col by a one-hot convolution.
+    const pointwise =
+      kh === 1 && kw === 1 && attrs.strides.every((s) => s === 1) && attrs.pads.every((p) => p === 0);
+    let planes = xf;
+    if (!pointwise) {
+      const onehot = new Float32Array(K * C * kh * kw);
+      for (let ky = 0; ky < kh; ky++)
+        for (let kx = 0; kx < kw; kx++)
+          for (let c = 0; c < C; c++) onehot[(((ky * kw + kx) * C + c) * C + c) * kh * kw + ky * kw + kx] = 1;
+      const cols = node('Conv', [xc, constant('im2col', FLOAT, [K, C, kh, kw], onehot)], convAttrs, 'cols');
+      planes = node('Add', [cols, scalar('xz', xz)], {}, 'planes');
+    }
+    const flat = node(
+      'Reshape',
+      [planes, constant('shape', INT64, [2], BigInt64Array.of(BigInt(K), -1n))],
+      {},
+      'flat',
+    );
+
+    // The pairs, by output channel: rows of the channels that have some, padded to the same count.
+    const channels = [...new Set(pairs.map((p) => p.co))].sort((a, b) => a - b);
+    const row = new Map(channels.map((co, i) => [co, i]));
+    const byChannel = channels.map((co) => pairs.filter((p) => p.co === co));
+    const R = Math.max(...byChannel.map((l) => l.length));
+    const A = channels.length;
+    const k0 = new BigInt64Array(A * R);
+    const k1 = new BigInt64Array(A * R);
+    const w0 = new Float32Array(A * R);
+    const w1 = new Float32Array(A * R);
+    byChannel.forEach((list, i) =>
+      list.forEach((p, r) => {
+        k0[i * R + r] = BigInt(p.k0);
+        k1[i * R + r] = BigInt(p.k1);
+        w0[i * R + r] = p.w0;
+        w1[i * R + r] = p.w1;
+      }),
+    );
+    const term = (k: BigInt64Array, wk: Float32Array, which: string) =>
+      node('Mul', [
+        node('Gather', [flat, constant(`k${which}`, INT64, [A, R], k)], { axis: 0 }),
+        constant(`w${which}`, FLOAT, [A, R, 1], wk),
+      ]);
+    const p = node('Add', [term(k0, w0, '0'), term(k1, w1, '1')], {}, 'pair'); // [A, R, OH·OW]
+    const clipped = node('Clip', [p, scalar('lo', -32768), scalar('hi', 32767)]);
+    let correction = node('ReduceSum', [node('Sub', [clipped, p], {}, 'excess')], { axes: [1], keepdims: 0 }); // [A, OH·OW]
+    if (A < Co) {
+      // Back to all Co channels: a zero row for the channels without pairs.
+      const padded = node('Pad', [
+        correction,
+        constant('pads', INT64, [4], BigInt64Array.of(1n, 0n, 0n, 0n)),
+      ]);
+      const map = BigInt64Array.from({ length: Co }, (_, co) => BigInt(row.has(co) ? row.get(co)! + 1 : 0));
+      correction = node('Gather', [padded, constant('rows', INT64, [Co], map)], { axis: 0 }, 'expand');
+    }
+    const saturated = node(
+      'Add',
+      [acc, node('Reshape', [correction, node('Shape', [acc])])],
+      {},
+      'saturated',
+    );
+    const total = node('Add', [saturated, constant('bias', FLOAT, [1, Co, 1, 1], bias)], {}, 'total');
+    const scaled = node('Mul', [total, constant('scale', FLOAT, [1, Co, 1, 1], scale)], {}, 'scaled');
+    nodes.push({
+      opType: 'QuantizeLinear',
+      input: [
+        scaled,
+        scalar('one', 1),
+        constant('yz', onnx.TensorProto.DataType.UINT8, [], Uint8Array.of(yz)),
+      ],
+      output: n.output,
+    });
+  }
+  graph.node = nodes as onnxProto.onnx.NodeProto[];
+  // Drop what only the rewritten nodes read (their int8 weights are copied into the new ones).
+  const used = new Set(nodes.flatMap((n) => n.input ?? []));
+  graph.initializer = graph.initializer.filter((t) => used.has(t.name ?? ''));
+  // (ReduceSum takes its axes as an attribute up to opset 12, the zoo model's opset: it is kept.)
+  return { bytes: onnx.ModelProto.encode(model).finish(), layers, pairs: corrected };
+}
+
+/** A QLinearConv's parameters, for the rewrite and the calibration. */
+export interface ConvParams {
+  Co: number;
+  C: number;
+  kh: number;
+  kw: number;
+  /** C·kh·kw: the length of the im2col vectors. */
+  K: number;
+  attrs: { pads: number[]; strides: number[]; dilations: number[]; kernel_shape: number[] };
+  xz: number;
+  /** int8 weights [Co, C, kh, kw]. */
+  w: Int8Array;
+  bias: Float32Array;
+  /** onnxruntime's requantization scale per output channel, in float32 as it computes it. */
+  scale: Float32Array;
+  yz: number;
+}
+
+export interface Pair {
+  co: number;
+  k0: number;
+  k1: number;
+  w0: number;
+  w1: number;
+}
+
+/** The parameters of an ungrouped QLinearConv with int8 weights and zero weight zero points, else undefined. */
+export function readConv(n: NodeProto, init: Map<string, TensorProto>): ConvParams | undefined {
+  const [, xsName, xzName, wName, wsName, wzName, ysName, yzName, bName] = n.input ?? [];
+  const t = (name: string | undefined) => (name ? init.get(name) : undefined);
+  const wt = t(wName);
+  if (!wt || wt.dataType !== onnx.TensorProto.DataType.INT8) return undefined;
+  if (!t(xsName) || !t(xzName) || !t(wsName) || !t(ysName)) return undefined;
+  const attr = (name: string) => n.attribute?.find((a) => a.name === name);
+  if (Number(attr('group')?.i ?? 1) !== 1) return undefined; // depthwise: no pairs across taps saturate
+  const [Co, C, kh, kw] = (wt.dims ?? []).map(Number);
+  if (t(wzName) && values(t(wzName)!).some((v) => v !== 0)) return undefined;
+  const ints = (name: string, fallback: number[]) => {
+    const v = attr(name)?.ints;
+    return v && v.length > 0 ? v.map(Number) : fallback;
+  };
+  const attrs = {
+    pads: ints('pads', [0, 0, 0, 0]),
+    strides: ints('strides', [1, 1]),
+    dilations: ints('dilations', [1, 1]),
+    kernel_shape: ints('kernel_shape', [kh, kw]),
+  };
+  if (attrs.dilations.some((d) => d !== 1)) return undefined;
+  const xs = values(t(xsName)!)[0];
+  const ws = values(t(wsName)!);
+  const ys = values(t(ysName)!)[0];
+  const b = t(bName) ? values(t(bName)!) : new Array<number>(Co).fill(0);
+  return {
+    Co,
+    C,
+    kh,
+    kw,
+    K: C * kh * kw,
+    attrs,
+    xz: values(t(xzName)!)[0],
+    w: Int8Array.from(values(wt)),
+    bias: Float32Array.from(b),
+    scale: Float32Array.from({ length: Co }, (_, co) =>
+      Math.fround(Math.fround(xs * (ws.length > 1 ? ws[co] : ws[0])) / ys),
+    ),
+    yz: t(yzName) ? values(t(yzName)!)[0] : 0,
+  };
+}
+
+/** The weight of output channel `co` at im2col position k (kernel row, kernel column, channel); 0 past K. */
+export function weightAt(c: ConvParams, co: number, k: number): number {
+  if (k >= c.K) return 0;
+  const ch = k % c.C;
+  const tap = Math.floor(k / c.C);
+  return c.w[((co * c.C + ch) * c.kh + Math.floor(tap / c.kw)) * c.kw + (tap % c.kw)];
+}
+
+export function pairAt(c: ConvParams, co: number, k: number): Pair {
+  return { co, k0: k, k1: Math.min(k + 1, c.K - 1), w0: weightAt(c, co, k), w1: weightAt(c, co, k + 1) };
+}
+
+/** Every pair that can saturate: same-sign weights with |w0 + w1| ≥ 129 (the activations are at most 255). */
+export function saturablePairs(c: ConvParams): Pair[] {
+  const out: Pair[] = [];
+  for (let co = 0; co < c.Co; co++)
+    for (let k = 0; k < c.K; k += 2) {
+      const p = pairAt(c, co, k);
+      if ((p.w0 >= 0 && p.w1 >= 0 && p.w0 + p.w1 >= 129) || (p.w0 <= 0 && p.w1 <= 0 && p.w0 + p.w1 <= -129))
+        out.push(p);
+    }
+  return out;
+}
+
+/** A tensor's values as numbers, from raw data or the typed fields. */
+export function values(t: TensorProto): number[] {
+  const T = onnx.TensorProto.DataType;
+  if (t.rawData && t.rawData.length > 0) {
+    const copy = new Uint8Array(t.rawData); // a copy: a decoded Buffer's slice() would share the whole file
+    switch (t.dataType) {
+      case T.FLOAT:
+        return [...new Float32Array(copy.buffer)];
+      case T.UINT8:
+        return [...copy];
+      case T.INT8:
+        return [...new Int8Array(copy.buffer)];
+      case T.INT32:
+        return [...new Int32Array(copy.buffer)];
+    }
+    throw new Error(`u8s8 emulation: tensor ${t.name} has data type ${t.dataType}`);
+  }
+  if (t.dataType === T.FLOAT) return [...(t.floatData ?? [])];
+  return [...(t.int32Data ?? [])];
+}

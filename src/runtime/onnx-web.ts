@@ -1,0 +1,122 @@
+import * as ort from 'onnxruntime-web/wasm';
+
+/**
+ * The browser's sibling of `onnx.ts`: the same functions over onnxruntime-web (WebAssembly, SIMD,
+ * threads when the page is cross-origin isolated). The browser build resolves `runtime/onnx.js` to this
+ * file, so the step decoder, the beam search and the bundle captioner run unchanged on it.
+ */
+
+export type TensorData = Float32Array | Int32Array | BigInt64Array | Uint8Array;
+
+export interface Tensor {
+  readonly data: TensorData;
+  readonly dims: readonly number[];
+}
+
+export interface SessionOptions {
+  /** Ignored here: onnxruntime-web has one thread pool for all sessions (see configureWebRuntime). */
+  threads?: number;
+  /** Ignored here. */
+  spinning?: boolean;
+  /** Graph optimisation (default all). */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+export interface WebRuntimeOptions {
+  /** Where ort-wasm-simd-threaded.mjs and .wasm are (a URL prefix ending in /); default: beside onnxruntime-web. */
+  wasmPaths?: string;
+  /**
+   * WebAssembly threads. Default: the device's cores (at most 4) when the page is cross-origin isolated
+   * (COOP/COEP headers; SharedArrayBuffer needs it), else 1.
+   */
+  threads?: number;
+}
+
+/** What the runtime settled on (after the first session). */
+export interface WebRuntimeInfo {
+  version: string;
+  threads: number;
+  crossOriginIsolated: boolean;
+}
+
+// The few browser globals read here (typed locally: the Node build has no DOM types).
+const page = globalThis as { crossOriginIsolated?: boolean; navigator?: { hardwareConcurrency?: number } };
+
+/** Sets up onnxruntime-web; call before the first session (later calls change nothing). */
+export function configureWebRuntime(options: WebRuntimeOptions = {}): WebRuntimeInfo {
+  const isolated = page.crossOriginIsolated === true;
+  const cores = page.navigator?.hardwareConcurrency || 1;
+  const threads = options.threads ?? (isolated ? Math.min(4, cores) : 1);
+  if (options.wasmPaths) ort.env.wasm.wasmPaths = options.wasmPaths;
+  ort.env.wasm.numThreads = isolated ? threads : 1;
+  ort.env.wasm.simd = true;
+  ort.env.logLevel = 'error';
+  return webRuntimeInfo();
+}
+
+export function webRuntimeInfo(): WebRuntimeInfo {
+  return {
+    version: ort.env.versions.web ?? 'unknown',
+    threads: ort.env.wasm.numThreads ?? 1,
+    crossOriginIsolated: page.crossOriginIsolated === true,
+  };
+}
+
+function typeOf(data: TensorData): 'float32' | 'int32' | 'int64' | 'uint8' {
+  if (data instanceof Float32Array) return 'float32';
+  if (data instanceof Int32Array) return 'int32';
+  if (data instanceof BigInt64Array) return 'int64';
+  return 'uint8';
+}
+
+/** A loaded model: named inputs in, named outputs out. */
+export class Session {
+  private constructor(private readonly session: ort.InferenceSession) {}
+
+  static async create(model: Uint8Array | string, options: SessionOptions = {}): Promise<Session> {
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      executionProviders: ['wasm'],
+      graphOptimizationLevel: options.optimization ?? 'all',
+      executionMode: 'sequential',
+      logSeverityLevel: 3,
+    };
+    const session =
+      typeof model === 'string'
+        ? await ort.InferenceSession.create(model, sessionOptions)
+        : await ort.InferenceSession.create(model, sessionOptions);
+    return new Session(session);
+  }
+
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
+  /** Runs the model; `outputs` (default all) are the outputs fetched. */
+  async run(feeds: Record<string, Tensor>, outputs?: readonly string[]): Promise<Record<string, Tensor>> {
+    const input: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(feeds))
+      input[name] = new ort.Tensor(typeOf(t.data), t.data, t.dims as number[]);
+    const result = outputs
+      ? await this.session.run(input, outputs as string[])
+      : await this.session.run(input);
+    const out: Record<string, Tensor> = {};
+    for (const [name, t] of Object.entries(result)) out[name] = { data: t.data as TensorData, dims: t.dims };
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release().catch(() => undefined);
+  }
+}
+
+/** The float32 data of a run's output, or an error naming it. */
+export function floats(out: Record<string, Tensor>, name: string): Float32Array {
+  const t = out[name];
+  if (!t || !(t.data instanceof Float32Array))
+    throw new Error(`onnxruntime returned no float32 output ${name}`);
+  return t.data;
+}
