@@ -86,6 +86,13 @@ function startWorker(url: string, threads = 1): WorkerProcess {
   return { child, ready, exited };
 }
 
+/** CPU time (user + system) a process has used, from /proc (Linux). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
 async function stopAll(workers: WorkerProcess[]): Promise<void> {
   for (const { child } of workers) if (child.exitCode === null) child.kill('SIGTERM');
   await Promise.all(workers.map((w) => w.exited));
@@ -112,11 +119,20 @@ async function measureRate(
   const workers = Array.from({ length: processes }, () => startWorker(url, threads));
   try {
     await Promise.all(workers.map((w) => w.ready));
+    const cpu = () => workers.reduce((sum, w) => sum + cpuSeconds(w.child.pid!), 0);
+    const cpuBefore = cpu();
     const started = performance.now();
     await addPhotos(clients, files);
     await untilFinished(clients, files.length);
     const seconds = (performance.now() - started) / 1000;
-    return { seconds, photosPerSecond: files.length / seconds };
+    const cpuUsed = cpu() - cpuBefore;
+    return {
+      seconds,
+      photosPerSecond: files.length / seconds,
+      // Cores the workers got: below their number, the machine was busy with other work.
+      cores: cpuUsed / seconds,
+      photosPerCpuSecond: files.length / cpuUsed,
+    };
   } finally {
     await stopAll(workers);
   }
@@ -210,11 +226,14 @@ try {
   }
 
   const speedup = two.photosPerSecond / one.photosPerSecond;
+  const rate = (r: typeof one) => `${r.photosPerSecond.toFixed(1)} photos/s`;
+  const cpu = (r: typeof one) =>
+    `on ${r.cores.toFixed(2)} cores: ${r.photosPerCpuSecond.toFixed(1)} photos per CPU-second`;
   const rows: [string, string, string][] = [
-    ['1 worker, 1 thread', `${one.photosPerSecond.toFixed(1)} photos/s`, ''],
-    ['2 workers, 1 thread each', `${two.photosPerSecond.toFixed(1)} photos/s`, ''],
-    ['speed-up of the second worker', `${speedup.toFixed(2)}×`, '≥ 1.7× on 2 cores'],
-    ['1 worker, 2 threads', `${twoThreads.photosPerSecond.toFixed(1)} photos/s`, ''],
+    ['1 worker, 1 thread', rate(one), cpu(one)],
+    ['2 workers, 1 thread each', rate(two), cpu(two)],
+    ['speed-up of the second worker', `${speedup.toFixed(2)}×`, '≥ 1.7× on 2 idle cores'],
+    ['1 worker, 2 threads', rate(twoThreads), cpu(twoThreads)],
   ];
   if (kill)
     rows.push(
@@ -241,6 +260,10 @@ try {
         oneWorkerPhotosPerSecond: +one.photosPerSecond.toFixed(2),
         twoWorkersPhotosPerSecond: +two.photosPerSecond.toFixed(2),
         speedup: +speedup.toFixed(2),
+        oneWorkerCores: +one.cores.toFixed(2),
+        twoWorkersCores: +two.cores.toFixed(2),
+        oneWorkerPhotosPerCpuSecond: +one.photosPerCpuSecond.toFixed(2),
+        twoWorkersPhotosPerCpuSecond: +two.photosPerCpuSecond.toFixed(2),
         oneWorkerTwoThreadsPhotosPerSecond: +twoThreads.photosPerSecond.toFixed(2),
         killLost: kill?.lost ?? null,
         killDuplicated: kill?.duplicated ?? null,
