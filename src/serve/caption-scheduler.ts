@@ -151,11 +151,21 @@ export class CaptionScheduler {
   }
 }
 
+/**
+ * The refusal of an overloaded server. Made without a stack trace: under overload it is made hundreds
+ * of times a second, and capturing the stack was a visible share of the CPU the captions need.
+ */
 export function overloaded(): CaptionerError {
-  return new CaptionerError(
-    'OVERLOADED',
-    'The server is busy captioning other photos. Try again in a moment.',
-  );
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new CaptionerError(
+      'OVERLOADED',
+      'The server is busy captioning other photos. Try again in a moment.',
+    );
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 export function shuttingDown(): CaptionerError {

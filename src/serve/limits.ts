@@ -39,7 +39,7 @@ export const DEFAULT_LIMITS: ServeLimits = {
   maxBeam: 10,
   retryAfterSeconds: 1,
   maxReading: 16,
-  admissionWaitMs: 1000,
+  admissionWaitMs: 2000,
 };
 
 /** Limits from the defaults, then the environment (CAPTIONER_MAX_UPLOAD_MB, …), then explicit options. */

@@ -75,7 +75,11 @@ describe('overload and shutdown (double captioner)', () => {
     const captioner = new DoubleCaptioner();
     const g = gate();
     captioner.gate = g.wait;
-    const app = buildServer({ captioner, webRoot: null, limits: { concurrency: 1, maxQueued: 1 } });
+    const app = buildServer({
+      captioner,
+      webRoot: null,
+      limits: { concurrency: 1, maxQueued: 1, admissionWaitMs: 0 },
+    });
     const jpeg = await makeJpeg();
     const post = () =>
       app.inject({
