@@ -50,6 +50,9 @@ async function open(browser: Browser, url: string) {
   // The model card tells the page whether to ask for attention.
   await page.waitForResponse((res) => res.url().endsWith('/api/model')).catch(() => undefined);
   await page.waitForLoadState('networkidle');
+  // Heatmaps come from the server: where the page offers to caption on the device, choose the server.
+  const server = page.locator('input[name="where"][value="server"]');
+  if (await server.isVisible()) await server.check();
   return { page, problems, requests };
 }
 
