@@ -1,14 +1,9 @@
-import {
-  inputShape,
-  type Architecture,
-  type ModelConfigBase,
-  type TrainBatch,
-} from '../model/architecture.js';
+import type { Architecture, ModelConfigBase, TrainBatch } from '../model/architecture.js';
 import type { ParamLayout } from '../model/params.js';
-import { Session, floats, type Tensor } from '../runtime/onnx.js';
 import { FlatAdam, clipFactor, type AdamState } from './adam.js';
-import { drawMasks } from './dropout-masks.js';
-import { buildTrainGraph, TRAIN_IO, type TrainGraph } from './train-graph.js';
+import { GraphRunner, type BatchResult, type RunTimes } from './graph-runner.js';
+
+export type { BatchResult };
 
 export interface StepOptions {
   learningRate: number;
@@ -16,189 +11,52 @@ export interface StepOptions {
   clipNorm: number;
 }
 
-export interface BatchResult {
-  /** Summed cross-entropy (nats) over the batch's target tokens (weighted, when the batch has weights). */
-  lossSum: number;
-  tokens: number;
-}
-
 export interface StepResult extends BatchResult {
   /** Norm of the mean-loss gradient before clipping. */
   gradNorm: number;
   /** Wall time of the step's parts (ms): inputs, the graph (forward + backward), Adam. */
-  ms: { inputs: number; graph: number; update: number };
+  ms: RunTimes & { update: number };
 }
 
 export interface EngineOptions {
-  /** Rows every graph is built for (the batch size); smaller batches are padded. */
+  /** Captions per step (the rows the graphs are built for; smaller batches are padded). */
   rows: number;
-  /** onnxruntime intra-op threads. */
+  /** onnxruntime intra-op threads (the cores to use). */
   threads: number;
-  /** Let idle threads spin between ops (see SessionOptions). */
+  /** Let idle onnxruntime threads spin between ops (see SessionOptions). */
   spinning?: boolean;
-}
-
-/** How many training graphs stay loaded (each holds its activations' memory). */
-const LOADED_GRAPHS = 12;
-
-/**
- * The unrolled length a batch of `steps` input steps runs at: its own up to 16 (most captions), then
- * rounded up to a multiple of 4, so that the rare long batches share a few graphs. The extra steps
- * are padding: they reach no loss.
- */
-export function stepBucket(steps: number): number {
-  return steps <= 16 ? steps : Math.ceil(steps / 4) * 4;
-}
-
-interface Prepared {
-  batch: TrainBatch;
-  training: boolean;
-  session: Session;
-  feeds: Record<string, Tensor>;
-}
-
-interface Compiled {
-  graph: TrainGraph;
-  session: Session;
 }
 
 /**
  * Training on onnxruntime: a step is one call of the training graph of the batch's length (forward,
- * loss and backward together; graphs are built per length on first use and kept), then Adam over the
- * flat weights in TypeScript. The weights stay in one Float32Array that the graphs read in place.
+ * loss and backward together, on `threads` cores), then Adam over the flat weights (a WebAssembly SIMD
+ * kernel), in place. Splitting rows across worker threads with one-thread sessions instead measured
+ * slower on two cores (the gradients' sum and the copies cost more than the sessions' sync).
  */
 export class TrainingEngine {
   readonly params: Float32Array;
+  private readonly runner: GraphRunner;
   private readonly adam: FlatAdam;
-  private readonly graphs = new Map<string, Promise<Compiled>>();
-  private readonly weightFeeds: Record<string, Tensor>;
-  private readonly ones = new Map<number, Float32Array>();
-  /** The next batch's feeds, laid out while the current step ran. */
-  private prepared?: Prepared;
-  /** Floats per row of TrainBatch.features: the product of the architecture's input shape. */
-  private readonly inputSize: number;
+  private readonly grads: Float32Array;
 
   constructor(
-    private readonly arch: Architecture,
-    private readonly config: ModelConfigBase,
+    arch: Architecture,
+    config: ModelConfigBase,
     private readonly layout: ParamLayout,
-    private readonly options: EngineOptions,
+    options: EngineOptions,
   ) {
     this.adam = new FlatAdam(layout.total);
     // The weights live in the optimizer's (WebAssembly) memory: Adam updates them in place.
     this.params = this.adam.params;
-    this.inputSize = inputShape(arch, config).reduce((a, b) => a * b, 1);
-    this.weightFeeds = Object.fromEntries(
-      layout.specs.map((s) => [s.name, { data: layout.view(this.params, s.name), dims: s.shape }]),
-    );
-  }
-
-  /**
-   * The graph for batches of this many rows and steps, built and loaded on first use. Each loaded
-   * graph keeps its own memory (its activations), so only the most recently used few stay loaded.
-   */
-  private compiled(rows: number, steps: number): Promise<Compiled> {
-    const key = `${rows}x${steps}`;
-    let c = this.graphs.get(key);
-    if (c)
-      this.graphs.delete(key); // re-inserted below: the Map's order is the recency order
-    else
-      c = (async () => {
-        const graph = buildTrainGraph(this.arch, this.config, this.layout, rows, steps);
-        const session = await Session.create(graph.model, {
-          threads: this.options.threads,
-          spinning: this.options.spinning,
-        });
-        return { graph, session };
-      })();
-    this.graphs.set(key, c);
-    while (this.graphs.size > LOADED_GRAPHS) {
-      const [oldest, evicted] = this.graphs.entries().next().value!;
-      this.graphs.delete(oldest);
-      void evicted.then((e) => e.session.release());
-    }
-    return c;
-  }
-
-  private async run(batch: TrainBatch, training: boolean, outputs: string[], upcoming?: TrainBatch) {
-    const t0 = performance.now();
-    const ready =
-      this.prepared?.batch === batch && this.prepared.training === training ? this.prepared : undefined;
-    this.prepared = undefined;
-    const { session, feeds } = ready ?? (await this.prepare(batch, training));
-    const t1 = performance.now();
-    const running = session.run(feeds, outputs);
-    // The run is onnxruntime's threads' work: meanwhile this thread lays out the next batch.
-    if (upcoming) this.prepared = await this.prepare(upcoming, training);
-    const out = await running;
-    return { out, ms: { inputs: t1 - t0, graph: performance.now() - t1 } };
-  }
-
-  /** The session a batch runs in and its feeds. */
-  private async prepare(batch: TrainBatch, training: boolean): Promise<Prepared> {
-    const rows = Math.max(this.options.rows, batch.rows);
-    const { graph, session } = await this.compiled(rows, stepBucket(batch.steps));
-    const feeds = { ...this.weightFeeds, ...this.batchFeeds(batch, rows, graph, training) };
-    return { batch, training, session, feeds };
-  }
-
-  /** The batch padded to the graph's rows (padding rows have no targets), masks, ε and token weights. */
-  private batchFeeds(batch: TrainBatch, rows: number, graph: TrainGraph, training: boolean) {
-    const { rows: b } = batch;
-    const steps = graph.steps; // ≥ batch.steps: the steps after a batch's own are padding
-    const dim = this.inputSize;
-    let tokens = batch.inputs;
-    let positions = batch.positions;
-    let features = batch.features;
-    if (b !== rows || batch.steps !== steps) {
-      tokens = new Int32Array(steps * rows);
-      for (let t = 0; t < batch.steps; t++) tokens.set(batch.inputs.subarray(t * b, (t + 1) * b), t * rows);
-      positions = batch.positions.map((p) => Math.floor(p / b) * rows + (p % b));
-      features = new Float32Array(rows * dim);
-      features.set(batch.features);
-    }
-    const n = batch.targets.length;
-    const feeds: Record<string, Tensor> = {
-      [TRAIN_IO.features]: { data: features, dims: [rows, ...inputShape(this.arch, this.config)] },
-      [TRAIN_IO.tokens]: { data: tokens, dims: [steps * rows] },
-      [TRAIN_IO.positions]: { data: positions, dims: [n] },
-      [TRAIN_IO.targets]: { data: batch.targets, dims: [n] },
-      [TRAIN_IO.weights]: { data: batch.weights ?? this.onesOf(n), dims: [n] },
-      [TRAIN_IO.epsilon]: {
-        data: Float32Array.of(training ? (this.config.labelSmoothing ?? 0) : 0),
-        dims: [],
-      },
-    };
-    const seeds = training ? batch.rowSeeds : new Uint32Array(0);
-    const masks = training
-      ? drawMasks(graph.sites, tokens, seeds, rows, steps)
-      : graph.sites.map((s) => this.onesOf((s.per === 'row' ? rows : rows * steps) * s.width));
-    if (graph.penalized)
-      feeds[TRAIN_IO.penalty] = {
-        data: Float32Array.of(training ? (this.config.attentionPenalty ?? 0) : 0),
-        dims: [],
-      };
-    graph.sites.forEach((s, k) => {
-      feeds[TRAIN_IO.mask(s.name)] = {
-        data: masks[k],
-        dims: [s.per === 'row' ? rows : rows * steps, s.width],
-      };
-    });
-    return feeds;
-  }
-
-  private onesOf(n: number): Float32Array {
-    let ones = this.ones.get(n);
-    if (!ones) this.ones.set(n, (ones = new Float32Array(n).fill(1)));
-    return ones;
+    this.grads = new Float32Array(layout.total);
+    this.runner = new GraphRunner(arch, config, layout, options, this.params);
   }
 
   /** The summed loss and its gradient (not applied), dropout on: for tests and parity checks. */
   async gradients(batch: TrainBatch): Promise<BatchResult & { grads: Float32Array }> {
-    const names = this.layout.specs.map((s) => TRAIN_IO.grad(s.name));
-    const { out } = await this.run(batch, true, [TRAIN_IO.loss, ...names]);
-    const grads = this.layout.assemble((s) => floats(out, TRAIN_IO.grad(s.name)));
-    return { lossSum: floats(out, TRAIN_IO.loss)[0], tokens: batch.targets.length, grads };
+    const grads = new Float32Array(this.layout.total);
+    const r = await this.runner.gradientsInto(batch, grads);
+    return { lossSum: r.lossSum, tokens: r.tokens, grads };
   }
 
   /**
@@ -206,40 +64,20 @@ export class TrainingEngine {
    * clipped, then Adam. `upcoming`, the batch of the next step, is laid out while this one runs.
    */
   async step(batch: TrainBatch, options: StepOptions, upcoming?: TrainBatch): Promise<StepResult> {
-    const names = this.layout.specs.map((s) => TRAIN_IO.grad(s.name));
-    const { out, ms } = await this.run(
-      batch,
-      true,
-      [TRAIN_IO.loss, TRAIN_IO.gradSquares, ...names],
-      upcoming,
-    );
-    const t0 = performance.now();
     const tokens = batch.targets.length;
     const scale = 1 / Math.max(1, tokens);
-    const gradNorm = Math.sqrt(floats(out, TRAIN_IO.gradSquares)[0]) * scale;
+    const r = await this.runner.gradientsInto(batch, this.grads, upcoming);
+    const t0 = performance.now();
+    const gradNorm = Math.sqrt(r.squares) * scale;
     const factor = clipFactor(gradNorm, scale, options.clipNorm);
-    this.layout.specs.forEach((s, i) => {
-      this.adam.update(
-        this.params,
-        this.layout.offsets[i],
-        floats(out, names[i]),
-        factor,
-        options.learningRate,
-      );
-    });
+    this.adam.update(this.params, 0, this.grads, factor, options.learningRate);
     this.adam.finishStep();
-    return {
-      lossSum: floats(out, TRAIN_IO.loss)[0],
-      tokens,
-      gradNorm,
-      ms: { ...ms, update: performance.now() - t0 },
-    };
+    return { lossSum: r.lossSum, tokens, gradNorm, ms: { ...r.ms, update: performance.now() - t0 } };
   }
 
   /** Loss only, without dropout or label smoothing (dev loss). */
-  async loss(batch: TrainBatch): Promise<BatchResult> {
-    const { out } = await this.run(batch, false, [TRAIN_IO.loss]);
-    return { lossSum: floats(out, TRAIN_IO.loss)[0], tokens: batch.targets.length };
+  loss(batch: TrainBatch): Promise<BatchResult> {
+    return this.runner.loss(batch);
   }
 
   getOptimizerState(): AdamState {
@@ -250,9 +88,7 @@ export class TrainingEngine {
     this.adam.setState(state);
   }
 
-  async close(): Promise<void> {
-    const graphs = [...this.graphs.values()];
-    this.graphs.clear();
-    for (const c of graphs) await (await c).session.release();
+  close(): Promise<void> {
+    return this.runner.close();
   }
 }

@@ -51,14 +51,19 @@ for (const key of ['a', 'b'] as const) {
     const layout = new ParamLayout(mergeArchitecture.params(c.config));
     const batch = batchOf(fixture);
     assert.deepEqual(Array.from(batch.inputs), fixture.batch.inputs, 'makeBatch rebuilds the stored batch');
-    for (const rows of [batch.rows, 8]) {
-      // As built (5 rows) and padded to a batch of 8: padding rows must change nothing.
-      const engine = new TrainingEngine(mergeArchitecture, c.config, layout, { rows, threads: 1 });
+    for (const [rows, threads] of [
+      [batch.rows, 1],
+      [8, 1],
+      [batch.rows, 2],
+    ]) {
+      // As built (5 rows), padded to a batch of 8 (padding rows must change nothing), and on two
+      // onnxruntime threads.
+      const engine = new TrainingEngine(mergeArchitecture, c.config, layout, { rows, threads });
       engine.params.set(fixture.weights);
       const { lossSum, grads } = await engine.gradients(batch);
       assert.ok(
         Math.abs(lossSum - c.lossSum) < fixture.compare.lossAbs,
-        `rows ${rows}: loss ${lossSum} vs ${c.lossSum}`,
+        `rows ${rows}, threads ${threads}: loss ${lossSum} vs ${c.lossSum}`,
       );
       for (const g of c.gradient) {
         const mine = layout.view(grads, g.name);
@@ -69,7 +74,10 @@ for (const key of ['a', 'b'] as const) {
           norm += v * v;
         });
         const rel = Math.sqrt(diff / Math.max(norm, 1e-30));
-        assert.ok(rel < fixture.compare.gradientRel, `rows ${rows}: ${g.name} relative error ${rel}`);
+        assert.ok(
+          rel < fixture.compare.gradientRel,
+          `rows ${rows}, threads ${threads}: ${g.name} relative error ${rel}`,
+        );
       }
       if (c.evalLossSum !== undefined) {
         const dev = await engine.loss(batch);
