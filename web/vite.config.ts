@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
-import { browserResolve, browserRuntime } from './vite.shared.js';
+import { browserResolve, browserRollup, browserRuntime } from './vite.shared.js';
 
 // The page is plain TypeScript; `npm run build` writes it to web/dist, which the server serves at /.
 export default defineConfig({
@@ -15,6 +15,7 @@ export default defineConfig({
     // Modern browsers only: no inline polyfill, so the page runs under a strict CSP (script-src 'self').
     modulePreload: { polyfill: false },
     target: 'es2022',
+    rollupOptions: browserRollup,
   },
   server: {
     // `npx vite web` during development: the API comes from `npm start` on port 3000.

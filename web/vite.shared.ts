@@ -35,3 +35,14 @@ export function browserRuntime(): Plugin {
 export const browserResolve: UserConfig['resolve'] = {
   conditions: ['onnxruntime-web-use-extern-wasm', ...defaultClientConditions],
 };
+
+/**
+ * Rollup options the browser builds share: the shared modules' Node imports (fs in Vocabulary.load, for
+ * one) are never called in the browser; Vite stubs them, and its warning about each is dropped here.
+ */
+export const browserRollup: NonNullable<NonNullable<UserConfig['build']>['rollupOptions']> = {
+  onLog(level, log, handler) {
+    if (log.message?.includes('has been externalized for browser compatibility')) return;
+    handler(level, log);
+  },
+};

@@ -67,6 +67,11 @@ export interface BrowserCaptioner {
   dispose(): Promise<void>;
 }
 
+/** The onnxruntime-web version this build runs: its wasm files must be the same version. */
+export function runtimeVersion(): string {
+  return webRuntimeInfo().version;
+}
+
 /** Why this browser cannot caption on the device, or undefined when it can. */
 export function onDeviceUnsupported(): string | undefined {
   if (!browser.WebAssembly) return 'this browser has no WebAssembly';

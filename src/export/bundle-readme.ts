@@ -19,6 +19,19 @@ ${rows(g.outputs)}
 `;
 }
 
+function u8s8(c: BundleConfig): string {
+  const e = c.encoder.u8s8;
+  if (e.emulation === 'none') return '';
+  return ` Its int8 convolutions compute what onnxruntime's x86 AVX2 kernels compute, the features the
+model was trained on: those kernels add the products of each pair of neighbouring inputs in 16 bits, with
+saturation, where WebAssembly, ARM and VNNI CPUs compute exactly. ${e.layers} convolutions are rewritten as
+exact float convolutions plus that saturation's correction for ${e.pairs} pairs of weights (${
+    e.emulation === 'all'
+      ? 'every pair that can saturate'
+      : `every pair of the stem, and those that came near saturating on ${e.calibrationPhotos} training photos`
+  }), so every runtime on every CPU gives the server's features.`;
+}
+
 /** The bundle's README: what each graph takes and gives, and how to run them from any onnxruntime. */
 export function bundleReadme(c: BundleConfig): string {
   const p = c.preprocessing;
@@ -60,7 +73,7 @@ ${c.decoder.weights === 'int8' ? 'The decoder weights are stored as int8 with on
 
 ## Graphs
 
-${graphSection('Encoder', { ...c.encoder }, 'The ImageNet classifier cut at its pooled features.')}
+${graphSection('Encoder', { ...c.encoder }, `The ImageNet classifier cut at its pooled features.${u8s8(c)}`)}
 ${c.decoder.start ? graphSection('Start', c.decoder.start, "Run once per photo, on the encoder's output.") : ''}
 ${graphSection('Step', c.decoder.step, `Run once per word, on every hypothesis at once (one row each). States: ${stateList}. After a step, each state \`s\` that is not constant becomes \`s.next\`; to reorder or expand the rows (beam search), copy the rows of every state.`)}
 ## Decoding

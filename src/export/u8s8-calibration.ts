@@ -20,11 +20,13 @@ export async function findSaturatingPairs(
   input: string,
   [h, w]: [number, number],
   photos: AsyncIterable<Float32Array> | Iterable<Float32Array>,
+  /** Keep the pairs that came this close to saturating, as a fraction of the 16-bit limit (default 0.85). */
+  margin = 0.85,
 ): Promise<{ pairs: SaturatingPairs; photos: number; hits: number }> {
   const model = onnx.ModelProto.decode(encoder);
   const graph = model.graph as onnxProto.onnx.GraphProto;
   const init = new Map(graph.initializer.map((t) => [t.name ?? '', t]));
-  const layers: { index: number; conv: ConvParams; pairs: Pair[]; inputName: string; hit: Set<number> }[] =
+  const layers: { index: number; conv: ConvParams; pairs: Pair[]; inputName: string; peak: Float64Array }[] =
     [];
   let index = -1;
   for (const n of graph.node) {
@@ -33,7 +35,7 @@ export async function findSaturatingPairs(
     const conv = readConv(n, init);
     const pairs = conv ? saturablePairs(conv) : [];
     if (!conv || pairs.length === 0) continue;
-    layers.push({ index, conv, pairs, inputName: n.input![0], hit: new Set() });
+    layers.push({ index, conv, pairs, inputName: n.input![0], peak: new Float64Array(pairs.length) });
     graph.output.push(
       onnx.ValueInfoProto.create({ name: n.input![0], type: { tensorType: { elemType: 2 } } }),
     );
@@ -50,28 +52,34 @@ export async function findSaturatingPairs(
       );
       for (const layer of layers) {
         const x = out[layer.inputName];
-        hits += markSaturating(layer.conv, layer.pairs, x.data as Uint8Array, x.dims.map(Number), layer.hit);
+        hits += measurePairs(layer.conv, layer.pairs, x.data as Uint8Array, x.dims.map(Number), layer.peak);
       }
     }
   } finally {
     await session.release();
   }
   const pairs: SaturatingPairs = {};
-  for (const layer of layers)
-    if (layer.hit.size > 0)
-      pairs[layer.index] = [...layer.hit]
-        .sort((a, b) => a - b)
-        .map((i) => [layer.pairs[i].co, layer.pairs[i].k0]);
+  for (const layer of layers) {
+    const kept = layer.pairs.flatMap((p, i) =>
+      layer.peak[i] >= margin
+        ? [[p.co, p.k0, Math.round(layer.peak[i] * 1000) / 1000] as [number, number, number]]
+        : [],
+    );
+    if (kept.length > 0) pairs[layer.index] = kept;
+  }
   return { pairs, photos: count, hits };
 }
 
-/** Adds to `hit` the pairs (by index) that leave 16 bits somewhere in this input; returns how often. */
-function markSaturating(
+/**
+ * Raises each pair's peak (its largest |sum| over this input, as a fraction of the 16-bit limit: above 1
+ * it saturated); returns how many sums saturated.
+ */
+function measurePairs(
   c: ConvParams,
   pairs: Pair[],
   x: Uint8Array,
   [, C, H, W]: number[],
-  hit: Set<number>,
+  peak: Float64Array,
 ): number {
   const [sh, sw] = c.attrs.strides;
   const [pt, pl, pb, pr] = c.attrs.pads;
@@ -102,14 +110,15 @@ function markSaturating(
     const a0 = plane(pair.k0);
     const a1 = pair.k1 !== pair.k0 ? plane(pair.k1) : undefined;
     let n = 0;
+    let top = 0;
     for (let j = 0; j < a0.length; j++) {
       const v = a0[j] * pair.w0 + (a1 ? a1[j] * pair.w1 : 0);
-      if (v > 32767 || v < -32768) n++;
+      const r = v >= 0 ? v / 32767 : -v / 32768;
+      if (r > top) top = r;
+      if (r > 1) n++;
     }
-    if (n > 0) {
-      hit.add(i);
-      hits += n;
-    }
+    if (top > peak[i]) peak[i] = top;
+    hits += n;
   });
   return hits;
 }

@@ -31,12 +31,20 @@ type TensorProto = onnxProto.onnx.ITensorProto;
  * that saturates a pair no calibration photo did (the features then move by a hair).
  */
 
-/** Pairs to correct, by QLinearConv index (graph order): [output channel, first k of the pair]. */
-export type SaturatingPairs = Record<number, [number, number][]>;
+/**
+ * Pairs measured on photos, by QLinearConv index (graph order): [output channel, first k of the pair,
+ * peak], the peak being the pair's largest |sum| seen, as a fraction of the 16-bit limit (above 1: it
+ * saturated).
+ */
+export type SaturatingPairs = Record<number, [number, number, number][]>;
 
 export interface EmulationOptions {
-  /** 'all' pairs that can saturate (exact, slower), or the calibrated ones (default 'all'). */
+  /** 'all' pairs that can saturate (exact, slower), or measured ones (default 'all'). */
   pairs?: 'all' | SaturatingPairs;
+  /** With measured pairs: correct those whose peak reached this (default 0.9: a margin for other photos). */
+  margin?: number;
+  /** Layers (QLinearConv indices) whose every pair that can saturate is corrected anyway (default [0], the stem). */
+  exactLayers?: number[];
 }
 
 /** Rewrites an encoder so that WebAssembly computes what onnxruntime's AVX2 kernels compute. */
@@ -86,11 +94,12 @@ export function emulateU8S8Saturation(
     index++;
     const conv = readConv(n, init);
     const wanted = options.pairs ?? 'all';
+    const margin = options.margin ?? 0.9;
     const pairs = !conv
       ? []
-      : wanted === 'all'
+      : wanted === 'all' || (options.exactLayers ?? [0]).includes(index)
         ? saturablePairs(conv)
-        : (wanted[index] ?? []).map(([co, k]) => pairAt(conv, co, k));
+        : (wanted[index] ?? []).filter(([, , peak]) => peak >= margin).map(([co, k]) => pairAt(conv, co, k));
     if (!conv || pairs.length === 0) {
       nodes.push(n); // no pair to correct: onnxruntime's own kernel computes the same everywhere
       continue;

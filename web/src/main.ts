@@ -11,12 +11,15 @@ import {
 import { AttentionView } from './attention-view.js';
 import { formatSize } from './messages.js';
 import { describeModel } from './model-info.js';
+import { deviceErrorSentence, ModelNotLoaded, OnDevice, progressSentence } from './on-device.js';
 
 interface Entry {
   id: number;
   name: string;
   url: string;
   result: CaptionResponse;
+  /** Captioned in this browser (the photo never left it). */
+  onDevice: boolean;
 }
 
 const GALLERY_SIZE = 12;
@@ -39,6 +42,11 @@ const ui = {
   gallerySection: $<HTMLElement>('gallery-section'),
   gallery: $<HTMLUListElement>('gallery'),
   modelInfo: $<HTMLParagraphElement>('model-info'),
+  where: $<HTMLFieldSetElement>('where'),
+  whereHint: $<HTMLParagraphElement>('where-hint'),
+  modelStatus: $<HTMLDivElement>('model-status'),
+  modelProgress: $<HTMLProgressElement>('model-progress'),
+  modelStatusText: $<HTMLSpanElement>('model-status-text'),
 };
 
 // Where an attention model looked for each word: its own elements beside the photo and the caption.
@@ -51,6 +59,16 @@ let limits: Limits | undefined;
 // Photos are captioned one after another, in the order they were given.
 let work: Promise<void> = Promise.resolve();
 
+// Where photos are captioned: in this browser (the default where it can: the photo stays on the device)
+// or on the server (where the browser cannot, or when the visitor chooses it).
+type Where = 'device' | 'server';
+const device = new OnDevice();
+let where: Where = device.unsupported ? 'server' : 'device';
+/** Whether a captioner server answers (undefined until known): a static build has none. */
+let server: boolean | undefined;
+let deviceFailed: string | undefined;
+let footerCard: ModelCard | undefined;
+
 function submit(files: Iterable<File>) {
   for (const file of files) work = work.then(() => captionOne(file));
 }
@@ -58,7 +76,15 @@ function submit(files: Iterable<File>) {
 async function captionOne(file: File) {
   const name = file.name || 'pasted photo';
   hideError();
-  if (limits && file.size > limits.maxUploadBytes) {
+  const onDevice = where === 'device' && !deviceFailed;
+  if (!onDevice && server === false) {
+    showError(
+      name,
+      `This browser cannot caption photos itself (${deviceFailed ?? device.unsupported}), and there is no server to send them to.`,
+    );
+    return;
+  }
+  if (!onDevice && limits && file.size > limits.maxUploadBytes) {
     showError(
       name,
       `That file is too big: the limit is ${formatSize(limits.maxUploadBytes)}. Try a smaller copy of the photo.`,
@@ -68,8 +94,19 @@ async function captionOne(file: File) {
   const url = URL.createObjectURL(file);
   showPending(url, name);
   try {
-    const result = await captionPhoto(file, Number(ui.beam.value), limits, attention.wanted);
-    const entry = { id: nextId++, name, url, result };
+    const beam = Number(ui.beam.value);
+    let captionedHere = onDevice;
+    const result = onDevice
+      ? await device.caption(file, beam).catch((error: unknown) => {
+          // The model could not load here: the server, if there is one, captions instead.
+          if (error instanceof ModelNotLoaded && server !== false) {
+            captionedHere = false;
+            return captionPhoto(file, beam, limits, attention.wanted);
+          }
+          throw new ApiError(deviceErrorSentence(error));
+        })
+      : await captionPhoto(file, beam, limits, attention.wanted);
+    const entry = { id: nextId++, name, url, result, onDevice: captionedHere };
     entries.unshift(entry);
     for (const old of entries.splice(GALLERY_SIZE)) URL.revokeObjectURL(old.url);
     show(entry);
@@ -117,8 +154,9 @@ function show(entry: Entry) {
   ui.alternatives.replaceChildren(...result.alternatives.map((alt) => alternativeItem(alt.text, alt.score)));
   const t = result.timings;
   ui.timing.textContent =
-    `${entry.name}: captioned in ${ms(t.totalMs)} (reading ${ms(t.decodeMs)}, seeing ${ms(t.encodeMs)}, ` +
-    `writing ${ms(t.generateMs)}).`;
+    `${entry.name}: captioned ${entry.onDevice ? 'on this device' : 'on the server'} in ${ms(t.totalMs)} ` +
+    `(reading ${ms(t.decodeMs)}, seeing ${ms(t.encodeMs)}, writing ${ms(t.generateMs)}).` +
+    (entry.onDevice ? ' This photo stayed on your device.' : '');
   for (const button of ui.gallery.querySelectorAll('button')) {
     button.setAttribute('aria-current', String(button.dataset.id === String(entry.id)));
   }
@@ -249,13 +287,95 @@ if (/Mac|iPhone|iPad/.test(navigator.userAgent)) {
   if (ctrl) ctrl.textContent = '⌘';
 }
 
-// What the server allows and which model answers, for the hints and the footer.
-void fetchJson<Limits>('/api/limits').then((value) => {
+// What the server allows and which model answers, for the hints and the footer (a static build of the
+// page has no server: the model's card then comes with the model).
+void fetchJson<Limits>('api/limits').then((value) => {
   limits = value;
+  server = value !== undefined;
   if (value)
     ui.limitsHint.textContent = `JPEG, PNG, WebP, GIF, AVIF or TIFF, up to ${formatSize(value.maxUploadBytes)}.`;
+  renderWhere();
 });
-void fetchJson<ModelCard>('/api/model').then((card) => {
-  if (card) ui.modelInfo.textContent = describeModel(card);
+void fetchJson<ModelCard>('api/model').then((card) => {
+  if (card) footerCard = card;
+  renderFooter();
+  // Asked for on server captions only (`attention.wanted`), whichever way the visitor chooses later.
   attention.setAvailable(card?.attention === true);
 });
+
+function renderFooter() {
+  const privacy =
+    where === 'device' && !deviceFailed
+      ? 'Photos are captioned in this browser: they never leave your device.'
+      : 'Photos are captioned on this server and not kept.';
+  const text = footerCard ? describeModel(footerCard) : '';
+  ui.modelInfo.textContent = text
+    ? text.replace(/Photos are captioned on this server and not kept\.?$/, privacy)
+    : privacy;
+}
+
+function renderWhere() {
+  const canDevice = !device.unsupported && !deviceFailed;
+  if (!canDevice || server === false) where = canDevice ? 'device' : 'server';
+  // The choice is offered only where both are possible.
+  ui.where.hidden = !(canDevice && server === true);
+  for (const input of ui.where.querySelectorAll<HTMLInputElement>('input[name="where"]'))
+    input.checked = input.value === where;
+  ui.whereHint.textContent =
+    where === 'device'
+      ? 'This photo stays on your device: it is captioned in this browser.'
+      : 'The photo is sent to this server, captioned, and not kept.';
+  renderFooter();
+}
+
+ui.where.addEventListener('change', (event) => {
+  const value = (event.target as HTMLInputElement).value;
+  if (value !== 'device' && value !== 'server') return;
+  where = value;
+  try {
+    localStorage.setItem('captioner-where', where);
+  } catch {
+    // storage refused (private mode): the choice lasts for this visit
+  }
+  renderWhere();
+});
+
+// On the device by default, where this browser can: load the model now (the first visit downloads it,
+// with its progress shown; later visits read it from the browser's cache).
+if (!device.unsupported) {
+  try {
+    if (localStorage.getItem('captioner-where') === 'server') where = 'server';
+  } catch {
+    // no storage: the default
+  }
+  ui.modelStatus.hidden = false;
+  ui.modelStatusText.textContent = 'Preparing the model…';
+  const started = performance.now();
+  device
+    .load((progress) => {
+      ui.modelProgress.max = Math.max(1, progress.total);
+      ui.modelProgress.value = progress.loaded;
+      ui.modelStatusText.textContent = progressSentence(progress);
+    })
+    .then((captioner) => {
+      const seconds = ((performance.now() - started) / 1000).toFixed(1);
+      ui.modelProgress.hidden = true;
+      ui.modelStatusText.textContent = `The model is ready in this browser (${seconds} s${captioner.fromCache ? ', from its cache' : ''}).`;
+      ui.modelStatus.dataset.ready = 'true';
+      // When, since the navigation started (the browser benchmark reads it).
+      ui.modelStatus.dataset.readyMs = String(Math.round(performance.now()));
+      footerCard ??= { ...captioner.config.model, description: undefined } as ModelCard;
+      renderFooter();
+    })
+    .catch((error: unknown) => {
+      deviceFailed = error instanceof Error ? error.message : String(error);
+      ui.modelProgress.hidden = true;
+      ui.modelStatusText.textContent =
+        server === false
+          ? `This browser cannot run the model: ${deviceFailed}`
+          : 'Photos are captioned on the server: this browser could not load the model.';
+      console.warn('on-device captioning unavailable:', error);
+      renderWhere();
+    });
+}
+renderWhere();

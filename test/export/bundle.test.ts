@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import * as ortWeb from 'onnxruntime-web';
+import { BundleCaptioner } from '../../src/browser/bundle-captioner.js';
+import type { BundleConfig } from '../../src/export/bundle-format.js';
+import { buildBundle } from '../../src/export/bundle.js';
+import type { CaptionResult, Captioner } from '../../src/pipeline/captioner-types.js';
+import { defaultWebRoot } from '../../src/serve/web-page.js';
+import { decodeImage } from '../../src/vision/decode-image.js';
+import { loadEncoder, type ImageEncoder } from '../../src/vision/encoder.js';
+import { runCli } from '../helpers/cli.js';
+import { flickrPhoto, loadRealCaptioner } from '../helpers/real-captioner.js';
+
+const PHOTOS = 8;
+
+describe('captioner export: the bundle', () => {
+  let dir = '';
+  let config: BundleConfig;
+  let captioner: Captioner | undefined;
+  let skip: string | undefined;
+
+  before(async () => {
+    ({ captioner, skip } = await loadRealCaptioner());
+    if (!captioner) return;
+    if (!flickrPhoto(0)) skip = 'Flickr8k photos not found (CAPTIONER_SHARED)';
+    dir = await mkdtemp(join(tmpdir(), 'captioner-bundle-'));
+    const run = await runCli(['export', '--out', dir]);
+    assert.equal(run.code, 0, run.stderr);
+    config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as BundleConfig;
+  });
+  after(async () => captioner?.dispose());
+
+  test('writes the encoder and decoder graphs, config.json and a README; int8 weights stay int8', async (t) => {
+    if (!captioner) return t.skip(skip);
+    for (const file of [
+      'encoder.onnx',
+      'decoder-start.onnx',
+      'decoder-step.onnx',
+      'config.json',
+      'README.md',
+    ])
+      assert.ok(existsSync(join(dir, file)), file);
+    assert.equal(config.format, 'captioner-bundle');
+    assert.deepEqual(config.preprocessing.inputSize, [224, 224]);
+    assert.equal(config.preprocessing.resize, 'squash');
+    assert.deepEqual(config.preprocessing.mean, [0.485, 0.456, 0.406]);
+    assert.equal(config.vocabulary.tokens.length, 2533);
+    assert.equal(config.decoding.beam, 3);
+    assert.equal(config.model.members, 3);
+    assert.equal(config.decoder.weights, 'int8');
+    // Three members' LSTMs and output layers: ~17 MB in float32, a quarter of it in int8.
+    const step = config.files.find((f) => f.name === 'decoder-step.onnx')!;
+    assert.ok(step.bytes < 7e6, `step graph ${step.bytes} bytes`);
+    const readme = await readFile(join(dir, 'README.md'), 'utf8');
+    for (const name of ['image', 'features', 'tokens', 'log_probs', 'm0.h.next'])
+      assert.ok(readme.includes(name), name);
+  });
+
+  test('the bundle on onnxruntime-node writes the captioner’s captions (same alternatives and scores)', async (t) => {
+    if (skip || !captioner) return t.skip(skip);
+    const bundle = await BundleCaptioner.create(config, (file) => readFile(join(dir, file)));
+    try {
+      for (let i = 0; i < PHOTOS; i++) {
+        const path = flickrPhoto(i)!;
+        // The server's preprocessing (sharp): the bundle is given the same pixels.
+        const pixels = await decodeImage(path, { width: 224, height: 224 });
+        const fromBundle = await bundle.captionPixels(pixels.data, 3);
+        const fromCaptioner: CaptionResult = await captioner.caption(path);
+        assert.deepEqual(fromBundle.alternatives, fromCaptioner.alternatives, path);
+      }
+    } finally {
+      await bundle.dispose();
+    }
+  });
+
+  test('--with-page writes a static site: the page, the model in model/, onnxruntime-web’s files', async (t) => {
+    if (!captioner) return t.skip(skip);
+    if (!existsSync(join(defaultWebRoot(), 'index.html')))
+      return t.skip('the page is not built (npm run build)');
+    const site = await mkdtemp(join(tmpdir(), 'captioner-site-'));
+    const run = await runCli(['export', '--with-page', '--out', site]);
+    assert.equal(run.code, 0, run.stderr);
+    for (const file of ['index.html', '_headers', 'HOSTING.md', 'model/config.json', 'model/encoder.onnx'])
+      assert.ok(existsSync(join(site, file)), file);
+    assert.ok(existsSync(join(site, 'ort', ortWeb.env.versions.web!, 'ort-wasm-simd-threaded.wasm')));
+    assert.match(
+      await readFile(join(site, '_headers'), 'utf8'),
+      /Cross-Origin-Embedder-Policy: require-corp/,
+    );
+  });
+});
+
+describe('the bundle’s int8 encoder computes the server’s features in WebAssembly', () => {
+  let encoder: ImageEncoder | undefined;
+  let skip: string | undefined;
+  before(async () => {
+    const loaded = await loadRealCaptioner(); // points CAPTIONER_ASSET_PATH at ../shared/models
+    await loaded.captioner?.dispose();
+    skip = loaded.skip ?? (flickrPhoto(0) ? undefined : 'Flickr8k photos not found');
+    if (!skip) encoder = await loadEncoder('mobilenetv2-int8', { threads: 1 });
+  });
+  after(async () => encoder?.dispose());
+
+  test('onnxruntime-web (wasm) gives the onnxruntime-node (AVX2) features bit for bit, every pair emulated', async (t) => {
+    if (skip || !encoder) return t.skip(skip);
+    const plain = await buildBundle({ u8s8: 'none' });
+    const exact = await buildBundle({ u8s8: 'all' });
+    ortWeb.env.wasm.numThreads = 1;
+    const open = (bytes: Uint8Array) =>
+      ortWeb.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
+    const [webPlain, webExact] = await Promise.all([
+      open(plain.files.get('encoder.onnx')!),
+      open(exact.files.get('encoder.onnx')!),
+    ]);
+    try {
+      let plainDiffers = 0;
+      for (let i = 0; i < 3; i++) {
+        const image = await encoder.decode(flickrPhoto(i)!);
+        const batch = new Float32Array(3 * 224 * 224);
+        encoder.fill(image, batch, 0);
+        const server: Float32Array = (await encoder.run(batch, 1)).pooled;
+        const input = { image: new ortWeb.Tensor('float32', batch, [1, 3, 224, 224]) };
+        const web = (await webExact.run(input)).features.data as Float32Array;
+        assert.deepEqual([...web], [...server], `photo ${i}`);
+        const unemulated = (await webPlain.run(input)).features.data as Float32Array;
+        if (unemulated.some((v, j) => v !== server[j])) plainDiffers++;
+      }
+      // On an x86 AVX2 machine the plain int8 graph differs (a VNNI or ARM machine computes it exactly).
+      t.diagnostic(`the plain int8 graph differed from the server on ${plainDiffers} of 3 photos`);
+    } finally {
+      await Promise.all([webPlain.release(), webExact.release()]);
+    }
+  });
+});
