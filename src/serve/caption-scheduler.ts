@@ -93,7 +93,8 @@ export class CaptionScheduler {
   ): Promise<{ result: CaptionResult; queueMs: number }> {
     if (!(place && this.reserved.delete(place)) && this.full) return Promise.reject(overloaded());
     return new Promise((resolve, reject) => {
-      const key = `${options.beam}/${options.alternatives}/${options.maxLength}`;
+      // Requests share a batch only when they decode alike (the batch runs with one set of options).
+      const key = `${options.beam}/${options.alternatives}/${options.maxLength}/${options.blockTrigrams}/${options.badEndings}`;
       this.waiting.push({ bytes, options, key, queuedAt: performance.now(), resolve, reject });
       this.pump();
     });
