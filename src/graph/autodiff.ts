@@ -87,8 +87,16 @@ function combine(g: Graph, x: Value, list: Contribution[]): Value | undefined {
     // than the small products it saves.
     for (const c of products) terms.push(op.matMul(g, op.transpose(g, c.a), c.g));
   else if (products.length > 0) {
-    const a = op.concat(g, products.map((c) => c.a), 0);
-    const gs = op.concat(g, products.map((c) => c.g), 0);
+    const a = op.concat(
+      g,
+      products.map((c) => c.a),
+      0,
+    );
+    const gs = op.concat(
+      g,
+      products.map((c) => c.g),
+      0,
+    );
     terms.push(op.matMul(g, op.transpose(g, a), gs));
   }
   const slices = list.filter((c) => c.kind === 'slice');

@@ -176,9 +176,12 @@ export const GRADIENT_RULES: Record<string, GradientRule> = {
     const smooth = op.mul(g, epsilon, op.scalar(g, 1 / classes)); // ε/V
     const spread = op.mul(g, op.sub(g, op.softmax(g, logits), smooth), op.unsqueeze(g, scale, 1)); // [N, V]
     // −(1−ε)·w·g at each row's target: one scatter into the flat [N·V] view (a one-hot [N, V] costs more).
-    const rows = g.node('Range', [op.scalar(g, 0, 'int64'), op.size(g, targets), op.scalar(g, 1, 'int64')], {}, [
-      { dtype: 'int64', shape: targets.shape },
-    ])[0];
+    const rows = g.node(
+      'Range',
+      [op.scalar(g, 0, 'int64'), op.size(g, targets), op.scalar(g, 1, 'int64')],
+      {},
+      [{ dtype: 'int64', shape: targets.shape }],
+    )[0];
     const at = op.add(g, op.mul(g, rows, op.scalar(g, classes, 'int64')), op.cast(g, targets, 'int64'));
     const onTarget = op.neg(g, op.mul(g, op.sub(g, op.scalar(g, 1), epsilon), scale)); // [N]
     const flat = op.scatterRowsAdd(g, op.reshape(g, spread, [-1]), op.unsqueeze(g, at, 1), onTarget);

@@ -54,7 +54,13 @@ export class UnrolledGraph extends Graph {
     }
   }
 
-  override node(type: string, inputs: readonly Value[], attrs: Attrs, outputs: OutputSpecs, hint?: string): Value[] {
+  override node(
+    type: string,
+    inputs: readonly Value[],
+    attrs: Attrs,
+    outputs: OutputSpecs,
+    hint?: string,
+  ): Value[] {
     if (this.slicing || this.step < 0) return super.node(type, inputs, attrs, outputs, hint);
     const tags = new Set(inputs.map((v) => this.tagOf(v)));
     let result: TimeTag = 'const';
@@ -79,7 +85,13 @@ export class UnrolledGraph extends Graph {
  * embedding lookup and a product (the embedding is "folded into the LSTM input kernel").
  */
 export class InferenceGraph extends Graph {
-  override node(type: string, inputs: readonly Value[], attrs: Attrs, outputs: OutputSpecs, hint?: string): Value[] {
+  override node(
+    type: string,
+    inputs: readonly Value[],
+    attrs: Attrs,
+    outputs: OutputSpecs,
+    hint?: string,
+  ): Value[] {
     if (type === 'MatMul') {
       const [a, b] = inputs;
       const lookup = a.producer;

@@ -54,7 +54,9 @@ export class Session {
     const input: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(feeds))
       input[name] = new ort.Tensor(typeOf(t.data), t.data, t.dims as number[]);
-    const result = outputs ? await this.session.run(input, outputs as string[]) : await this.session.run(input);
+    const result = outputs
+      ? await this.session.run(input, outputs as string[])
+      : await this.session.run(input);
     const out: Record<string, Tensor> = {};
     for (const [name, t] of Object.entries(result)) out[name] = { data: t.data as TensorData, dims: t.dims };
     return out;
@@ -87,6 +89,7 @@ function sessionOptions(options: SessionOptions): ort.InferenceSession.SessionOp
 /** The float32 data of a run's output, or an error naming it. */
 export function floats(out: Record<string, Tensor>, name: string): Float32Array {
   const t = out[name];
-  if (!t || !(t.data instanceof Float32Array)) throw new Error(`onnxruntime returned no float32 output ${name}`);
+  if (!t || !(t.data instanceof Float32Array))
+    throw new Error(`onnxruntime returned no float32 output ${name}`);
   return t.data;
 }

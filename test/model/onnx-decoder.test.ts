@@ -32,14 +32,17 @@ async function assertEnsembleSteps(members: StepDecoder[], ensemble: StepDecoder
     assert.equal(y.logProbs.length, tokens.length * ensemble.vocabSize);
     for (let i = 0; i < y.logProbs.length; i++) {
       const mean = outs.reduce((a, o) => a + Math.exp(o.logProbs[i]), 0) / outs.length;
-      assert.ok(Math.abs(Math.log(mean) - y.logProbs[i]) < 1e-4, `log-prob ${i}: ${Math.log(mean)} vs ${y.logProbs[i]}`);
+      assert.ok(
+        Math.abs(Math.log(mean) - y.logProbs[i]) < 1e-4,
+        `log-prob ${i}: ${Math.log(mean)} vs ${y.logProbs[i]}`,
+      );
     }
     states = outs.map((o) => o.state);
     joint = y.state;
   }
 }
 
-test('an ensemble decodes as one graph that averages its members\' probabilities', async () => {
+test("an ensemble decodes as one graph that averages its members' probabilities", async () => {
   const a = await loadModel(await tinyModelDir(1, undefined, 3));
   const b = await loadModel(await tinyModelDir(2, undefined, 3));
   const dir = await mkdtemp(join(tmpdir(), 'captioner-onnx-ensemble-'));
