@@ -59,18 +59,20 @@ export class CaptionScheduler {
   }
 
   /**
-   * Whether a new request would be refused now: every batch slot busy and `maxQueued` requests waiting
-   * (or as many as take `maxQueueWaitMs` at the measured rate), counting reserved places as requests
-   * that will arrive (as waiting ones, or in new batches).
+   * Whether a new request would be refused now: the free batch slots are taken and `maxQueued`
+   * requests wait (or as many as take `maxQueueWaitMs` at the measured rate, but never fewer than a
+   * batch: smaller batches would lower the rate, and the bound with it). Reserved places count as
+   * requests that will arrive (to start a batch, or to wait).
    */
   get full(): boolean {
     const { concurrency, batchSize, maxQueued, maxQueueWaitMs } = this.limits;
     const ahead = this.waiting.length + this.reserved.size;
-    const free = (concurrency - this.running) * batchSize + maxQueued - ahead;
-    if (free <= 0) return true;
-    if (this.running < concurrency || this.rate === undefined || maxQueueWaitMs === undefined) return false;
-    // Never fewer than a batch: smaller batches would lower the rate, and the bound with it.
-    return ahead >= Math.max(batchSize, (this.rate * maxQueueWaitMs) / 1000);
+    const slots = (concurrency - this.running) * batchSize;
+    const queue =
+      this.rate === undefined || maxQueueWaitMs === undefined
+        ? maxQueued
+        : Math.min(maxQueued, Math.max(batchSize, (this.rate * maxQueueWaitMs) / 1000));
+    return ahead >= slots + queue;
   }
 
   /** A place for a request about to be read, or undefined when full. */
