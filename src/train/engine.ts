@@ -61,12 +61,12 @@ export class TrainingEngine {
 
   /**
    * One training step: the summed gradient, scaled to the mean loss (by the target count) and
-   * clipped, then Adam. `upcoming`, the batch of the next step, is laid out while this one runs.
+   * clipped, then Adam.
    */
-  async step(batch: TrainBatch, options: StepOptions, upcoming?: TrainBatch): Promise<StepResult> {
+  async step(batch: TrainBatch, options: StepOptions): Promise<StepResult> {
     const tokens = batch.targets.length;
     const scale = 1 / Math.max(1, tokens);
-    const r = await this.runner.gradientsInto(batch, this.grads, upcoming);
+    const r = await this.runner.gradientsInto(batch, this.grads);
     const t0 = performance.now();
     const gradNorm = Math.sqrt(r.squares) * scale;
     const factor = clipFactor(gradNorm, scale, options.clipNorm);

@@ -42,13 +42,6 @@ export function stepBucket(steps: number): number {
   return steps <= 16 ? steps : Math.ceil(steps / 4) * 4;
 }
 
-interface Prepared {
-  batch: TrainBatch;
-  training: boolean;
-  session: Session;
-  feeds: Record<string, Tensor>;
-}
-
 interface Compiled {
   graph: TrainGraph;
   session: Session;
@@ -63,8 +56,6 @@ export class GraphRunner {
   private readonly graphs = new Map<string, Promise<Compiled>>();
   private readonly weightFeeds: Record<string, Tensor>;
   private readonly ones = new Map<number, Float32Array>();
-  /** The next batch's feeds, laid out while the current step ran. */
-  private prepared?: Prepared;
   /** Floats per row of TrainBatch.features: the product of the architecture's input shape. */
   private readonly inputSize: number;
 
@@ -108,34 +99,21 @@ export class GraphRunner {
     return c;
   }
 
-  /**
-   * Runs the batch's graph for `outputs`; `upcoming`, the next batch, is laid out while it runs.
-   */
+  /** Runs the batch's graph for `outputs`. */
   async run(
     batch: TrainBatch,
     training: boolean,
     outputs: string[],
-    upcoming?: TrainBatch,
   ): Promise<{ out: Record<string, Tensor>; ms: RunTimes }> {
     const t0 = performance.now();
-    const ready =
-      this.prepared?.batch === batch && this.prepared.training === training ? this.prepared : undefined;
-    this.prepared = undefined;
-    const { session, feeds } = ready ?? (await this.prepare(batch, training));
-    const t1 = performance.now();
-    const running = session.run(feeds, outputs);
-    // The run is onnxruntime's threads' work: meanwhile this thread lays out the next batch.
-    if (upcoming) this.prepared = await this.prepare(upcoming, training);
-    const out = await running;
-    return { out, ms: { inputs: t1 - t0, graph: performance.now() - t1 } };
-  }
-
-  /** The session a batch runs in and its feeds. */
-  private async prepare(batch: TrainBatch, training: boolean): Promise<Prepared> {
     const rows = Math.max(this.options.rows, batch.rows);
     const { graph, session } = await this.compiled(rows, stepBucket(batch.steps));
     const feeds = { ...this.weightFeeds, ...this.batchFeeds(batch, rows, graph, training) };
-    return { batch, training, session, feeds };
+    const t1 = performance.now();
+    // onnxruntime-node runs a session synchronously on this thread (behind a setImmediate): nothing
+    // else of ours runs meanwhile, so there is nothing to overlap with it here.
+    const out = await session.run(feeds, outputs);
+    return { out, ms: { inputs: t1 - t0, graph: performance.now() - t1 } };
   }
 
   /** The batch padded to the graph's rows (padding rows have no targets), masks, ε and token weights. */
@@ -196,15 +174,9 @@ export class GraphRunner {
   async gradientsInto(
     batch: TrainBatch,
     grads: Float32Array,
-    upcoming?: TrainBatch,
   ): Promise<BatchResult & { squares: number; ms: RunTimes }> {
     const names = this.layout.specs.map((s) => TRAIN_IO.grad(s.name));
-    const { out, ms } = await this.run(
-      batch,
-      true,
-      [TRAIN_IO.loss, TRAIN_IO.gradSquares, ...names],
-      upcoming,
-    );
+    const { out, ms } = await this.run(batch, true, [TRAIN_IO.loss, TRAIN_IO.gradSquares, ...names]);
     this.layout.specs.forEach((s, i) => grads.set(floats(out, names[i]), this.layout.offsets[i]));
     return {
       lossSum: floats(out, TRAIN_IO.loss)[0],

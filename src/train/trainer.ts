@@ -175,19 +175,15 @@ async function train(data: TrainData, options: TrainOptions): Promise<TrainResul
       let lossSum = 0;
       let tokens = 0;
       let learningRate = state.learningRate;
-      const batchAt = (step: number) =>
-        makeBatch(
+      for (let step = 0; step < plan.length; step++) {
+        const batch = makeBatch(
           plan[step],
           data.trainFeatures,
           inputSize,
           rowSeeds(options.seed, epoch, step, plan[step].length),
         );
-      let upcoming = plan.length > 0 ? batchAt(0) : undefined;
-      for (let step = 0; step < plan.length; step++) {
-        const batch = upcoming!;
-        upcoming = step + 1 < plan.length ? batchAt(step + 1) : undefined;
         learningRate = learningRateAt(options, state.learningRate, epoch * stepsPerEpoch + step, totalSteps);
-        const r = await engine.step(batch, { learningRate, clipNorm: options.clipNorm }, upcoming);
+        const r = await engine.step(batch, { learningRate, clipNorm: options.clipNorm });
         lossSum += r.lossSum;
         tokens += r.tokens;
         const seconds = (performance.now() - started) / 1000;
