@@ -9,7 +9,12 @@
  */
 import type { BundleConfig } from '../export/bundle-format.js';
 import type { CaptionOptions, CaptionResult } from '../pipeline/captioner-types.js';
-import { configureWebRuntime, webRuntimeInfo, type WebRuntimeInfo } from '../runtime/onnx-web.js';
+import {
+  configureWebRuntime,
+  startWebRuntime,
+  webRuntimeInfo,
+  type WebRuntimeInfo,
+} from '../runtime/onnx-web.js';
 import { CaptionerError } from '../util/errors.js';
 import { BundleCaptioner } from './bundle-captioner.js';
 import { browser } from './dom.js';
@@ -40,7 +45,7 @@ export interface LoadOptions {
    * onnxruntime-web's own script, as your bundler or CDN lays it out.
    */
   wasmPaths?: string;
-  /** WebAssembly threads (default: the cores, at most 4, when the page is cross-origin isolated; else 1). */
+  /** WebAssembly threads (default: half the cores, at most 4, when the page is cross-origin isolated; else 1). */
   threads?: number;
   /** The Cache Storage name the model is kept under (default 'captioner-model'); false: no caching. */
   cache?: string | false;
@@ -50,14 +55,25 @@ export interface LoadOptions {
   resampling?: Resampling;
 }
 
+export interface LoadTimings {
+  filesMs: number;
+  startMs: number;
+  foldMs: number;
+  encoderMs: number;
+  decoderMs: number;
+}
+
 export interface BrowserCaptioner {
   readonly config: BundleConfig;
   /** onnxruntime-web's version, threads, and whether the page is cross-origin isolated. */
   readonly runtime: WebRuntimeInfo;
   /** True when the model came from the browser's cache rather than the network. */
   readonly fromCache: boolean;
-  /** What loading took (ms): reading or downloading the files, and starting the runtime and the graphs. */
-  readonly loadTimings: { filesMs: number; startMs: number };
+  /**
+   * What loading took (ms): reading or downloading the files, then starting the runtime and the graphs
+   * (of which: folding the int8 weights, the encoder's session with the runtime's start, the decoder's).
+   */
+  readonly loadTimings: LoadTimings;
   /**
    * Captions a photo: a File or Blob of a JPEG, PNG, WebP, GIF or AVIF (as the browser decodes them), or
    * anything a canvas draws (ImageBitmap, a loaded HTMLImageElement, HTMLCanvasElement, OffscreenCanvas).
@@ -97,6 +113,9 @@ export async function loadCaptioner(options: LoadOptions): Promise<BrowserCaptio
   if (!base.pathname.endsWith('/') && !base.pathname.endsWith('.json')) base.pathname += '/';
   configureWebRuntime({ wasmPaths: options.wasmPaths, threads: options.threads });
   const t0 = performance.now();
+  // The runtime's WebAssembly compiles (off the main thread) while the model's files are read.
+  const runtime = startWebRuntime();
+  runtime.catch(() => undefined); // its failure, if any, surfaces at the first session below
   const { config, files, fromCache } = await fetchModelFiles(base.href, {
     cacheName: options.cache,
     onProgress: options.onProgress,
@@ -110,12 +129,9 @@ export async function loadCaptioner(options: LoadOptions): Promise<BrowserCaptio
     if (!bytes) throw new CaptionerError('MODEL_INVALID', `the bundle has no ${name}`);
     return bytes;
   });
-  // A first run on a blank photo: onnxruntime finishes preparing its kernels before a real photo waits.
-  const [h, w] = core.inputSize;
-  await core.captionPixels(new Uint8Array(h * w * 4).fill(255), 4, { beam: 1, maxLength: 2 });
   const t2 = performance.now();
   options.onProgress?.({ phase: 'ready', loaded: total, total, fromCache });
-  const timings = { filesMs: round(t1 - t0), startMs: round(t2 - t1) };
+  const timings = { filesMs: round(t1 - t0), startMs: round(t2 - t1), ...core.timings };
   return new WebCaptioner(core, webRuntimeInfo(), fromCache, timings, options.resampling ?? 'lanczos3');
 }
 
@@ -127,9 +143,16 @@ class WebCaptioner implements BrowserCaptioner {
     private readonly core: BundleCaptioner,
     readonly runtime: WebRuntimeInfo,
     readonly fromCache: boolean,
-    readonly loadTimings: { filesMs: number; startMs: number },
+    readonly loadTimings: LoadTimings,
     private readonly resampling: Resampling,
-  ) {}
+  ) {
+    // A first run on a blank photo, once the model is ready: onnxruntime prepares its kernels while the
+    // visitor picks a photo (a photo given sooner waits for it).
+    const [h, w] = core.inputSize;
+    this.queue = core
+      .captionPixels(new Uint8Array(h * w * 4).fill(255), 4, { beam: 1, maxLength: 2 })
+      .catch(() => undefined);
+  }
 
   get config(): BundleConfig {
     return this.core.config;

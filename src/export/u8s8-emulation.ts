@@ -45,6 +45,11 @@ export interface EmulationOptions {
   margin?: number;
   /** Layers (QLinearConv indices) whose every pair that can saturate is corrected anyway (default [0], the stem). */
   exactLayers?: number[];
+  /**
+   * Also compute the depthwise convolutions in float (exactly what onnxruntime computes: they do not
+   * saturate), which onnxruntime-web runs faster than its int8 kernel between float layers (default true).
+   */
+  depthwise?: boolean;
 }
 
 /** Rewrites an encoder so that WebAssembly computes what onnxruntime's AVX2 kernels compute. */
@@ -58,6 +63,8 @@ export function emulateU8S8Saturation(
   const nodes: NodeProto[] = [];
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
   const INT64 = onnx.TensorProto.DataType.INT64;
+  const INT32 = onnx.TensorProto.DataType.INT32;
+  const DOUBLE = onnx.TensorProto.DataType.DOUBLE;
   let layers = 0;
   let corrected = 0;
   let id = 0;
@@ -92,7 +99,7 @@ export function emulateU8S8Saturation(
       continue;
     }
     index++;
-    const conv = readConv(n, init);
+    const conv = readConv(n, init, { depthwise: options.depthwise ?? true });
     const wanted = options.pairs ?? 'all';
     const margin = options.margin ?? 0.9;
     const pairs = !conv
@@ -100,88 +107,33 @@ export function emulateU8S8Saturation(
       : wanted === 'all' || (options.exactLayers ?? [0]).includes(index)
         ? saturablePairs(conv)
         : (wanted[index] ?? []).filter(([, , peak]) => peak >= margin).map(([co, k]) => pairAt(conv, co, k));
-    if (!conv || pairs.length === 0) {
+    if (!conv || (conv.group === 1 && pairs.length === 0)) {
       nodes.push(n); // no pair to correct: onnxruntime's own kernel computes the same everywhere
       continue;
     }
     layers++;
     corrected += pairs.length;
-    const { Co, C, kh, kw, K, attrs, xz, w, bias, scale, yz } = conv;
+    const { Co, C, kh, kw, attrs, xz, w, bias, scale, yz, group } = conv;
     const [x] = n.input!;
     const xf = node('Cast', [x], { to: FLOAT }, 'x');
     const xc = node('Sub', [xf, scalar('xz', xz)], {}, 'xc'); // zero-padding these = padding with the zero point
     const wf = node(
       'Cast',
-      [constant('w', onnx.TensorProto.DataType.INT8, [Co, C, kh, kw], w)],
+      [constant('w', onnx.TensorProto.DataType.INT8, [Co, C / group, kh, kw], w)],
       { to: FLOAT },
       'wf',
     );
-    const convAttrs = { ...attrs, group: 1 };
-    const acc = node('Conv', [xc, wf], convAttrs, 'acc'); // Σ (a − za)·w, exact: [1, Co, OH, OW]
-
-    // The activations each k reads at each output position, [K, OH·OW]: the channels themselves for a
-    // 1×1 convolution with stride 1, else an im2col by a one-hot convolution.
-    const pointwise =
-      kh === 1 && kw === 1 && attrs.strides.every((s) => s === 1) && attrs.pads.every((p) => p === 0);
-    let planes = xf;
-    if (!pointwise) {
-      const onehot = new Float32Array(K * C * kh * kw);
-      for (let ky = 0; ky < kh; ky++)
-        for (let kx = 0; kx < kw; kx++)
-          for (let c = 0; c < C; c++) onehot[(((ky * kw + kx) * C + c) * C + c) * kh * kw + ky * kw + kx] = 1;
-      const cols = node('Conv', [xc, constant('im2col', FLOAT, [K, C, kh, kw], onehot)], convAttrs, 'cols');
-      planes = node('Add', [cols, scalar('xz', xz)], {}, 'planes');
-    }
-    const flat = node(
-      'Reshape',
-      [planes, constant('shape', INT64, [2], BigInt64Array.of(BigInt(K), -1n))],
-      {},
-      'flat',
-    );
-
-    // The pairs, by output channel: rows of the channels that have some, padded to the same count.
-    const channels = [...new Set(pairs.map((p) => p.co))].sort((a, b) => a - b);
-    const row = new Map(channels.map((co, i) => [co, i]));
-    const byChannel = channels.map((co) => pairs.filter((p) => p.co === co));
-    const R = Math.max(...byChannel.map((l) => l.length));
-    const A = channels.length;
-    const k0 = new BigInt64Array(A * R);
-    const k1 = new BigInt64Array(A * R);
-    const w0 = new Float32Array(A * R);
-    const w1 = new Float32Array(A * R);
-    byChannel.forEach((list, i) =>
-      list.forEach((p, r) => {
-        k0[i * R + r] = BigInt(p.k0);
-        k1[i * R + r] = BigInt(p.k1);
-        w0[i * R + r] = p.w0;
-        w1[i * R + r] = p.w1;
-      }),
-    );
-    const term = (k: BigInt64Array, wk: Float32Array, which: string) =>
-      node('Mul', [
-        node('Gather', [flat, constant(`k${which}`, INT64, [A, R], k)], { axis: 0 }),
-        constant(`w${which}`, FLOAT, [A, R, 1], wk),
-      ]);
-    const p = node('Add', [term(k0, w0, '0'), term(k1, w1, '1')], {}, 'pair'); // [A, R, OH·OW]
-    const clipped = node('Clip', [p, scalar('lo', -32768), scalar('hi', 32767)]);
-    let correction = node('ReduceSum', [node('Sub', [clipped, p], {}, 'excess')], { axes: [1], keepdims: 0 }); // [A, OH·OW]
-    if (A < Co) {
-      // Back to all Co channels: a zero row for the channels without pairs.
-      const padded = node('Pad', [
-        correction,
-        constant('pads', INT64, [4], BigInt64Array.of(1n, 0n, 0n, 0n)),
-      ]);
-      const map = BigInt64Array.from({ length: Co }, (_, co) => BigInt(row.has(co) ? row.get(co)! + 1 : 0));
-      correction = node('Gather', [padded, constant('rows', INT64, [Co], map)], { axis: 0 }, 'expand');
-    }
-    const saturated = node(
-      'Add',
-      [acc, node('Reshape', [correction, node('Shape', [acc])])],
-      {},
-      'saturated',
-    );
-    const total = node('Add', [saturated, constant('bias', FLOAT, [1, Co, 1, 1], bias)], {}, 'total');
-    const scaled = node('Mul', [total, constant('scale', FLOAT, [1, Co, 1, 1], scale)], {}, 'scaled');
+    let acc = node('Conv', [xc, wf], { ...attrs, group }, 'acc'); // Σ (a − za)·w, exact: [1, Co, OH, OW]
+    if (pairs.length > 0) acc = correct(conv, pairs, xf, xc, acc);
+    const total = node('Add', [acc, constant('bias', FLOAT, [1, Co, 1, 1], bias)], {}, 'total');
+    // × scale in float64, then back to float32: the float32 product, rounded once, as onnxruntime's
+    // requantization computes it, and a Mul that no runtime can fold into the convolution's weights
+    // (Conv–Mul fusion would round differently).
+    const product = node('Mul', [
+      node('Cast', [total], { to: DOUBLE }),
+      constant('scale', DOUBLE, [1, Co, 1, 1], Float64Array.from(scale)),
+    ]);
+    const scaled = node('Cast', [product], { to: FLOAT }, 'scaled');
     nodes.push({
       opType: 'QuantizeLinear',
       input: [
@@ -192,6 +144,91 @@ export function emulateU8S8Saturation(
       output: n.output,
     });
   }
+
+  /** `acc` plus the saturation's correction Σ (clip(p) − p) over `pairs`. */
+  function correct(conv: ConvParams, pairs: Pair[], xf: string, xc: string, acc: string): string {
+    const { Co, C, kh, kw, K, attrs, xz } = conv;
+    // The activations each k reads at each output position, [K, OH·OW]: the channels themselves for a
+    // 1×1 convolution with stride 1, else an im2col by a one-hot convolution.
+    const pointwise =
+      kh === 1 && kw === 1 && attrs.strides.every((s) => s === 1) && attrs.pads.every((p) => p === 0);
+    let planes = xf;
+    if (!pointwise) {
+      const onehot = new Float32Array(K * C * kh * kw);
+      for (let ky = 0; ky < kh; ky++)
+        for (let kx = 0; kx < kw; kx++)
+          for (let c = 0; c < C; c++) onehot[(((ky * kw + kx) * C + c) * C + c) * kh * kw + ky * kw + kx] = 1;
+      const im2col = constant('im2col', FLOAT, [K, C, kh, kw], onehot);
+      const cols = node('Conv', [xc, im2col], { ...attrs, group: 1 }, 'cols');
+      planes = node('Add', [cols, scalar('xz', xz)], {}, 'planes');
+    }
+    const flat = node(
+      'Reshape',
+      [planes, constant('shape', INT64, [2], BigInt64Array.of(BigInt(K), -1n))],
+      {},
+      'flat',
+    );
+
+    // The pairs sorted by output channel, one row each (no padding); each channel's sum is the difference
+    // of a running sum, in int32 (exact: float would round sums past 2^24).
+    const sorted = [...pairs].sort((a, b) => a.co - b.co || a.k0 - b.k0);
+    const N = sorted.length;
+    const channels = [...new Set(sorted.map((p) => p.co))];
+    const A = channels.length;
+    const row = new Map(channels.map((co, i) => [co, i]));
+    const starts = new BigInt64Array(A);
+    const ends = new BigInt64Array(A);
+    sorted.forEach((p, i) => {
+      const c = row.get(p.co)!;
+      if (i === 0 || sorted[i - 1].co !== p.co) starts[c] = BigInt(i);
+      ends[c] = BigInt(i + 1);
+    });
+    const term = (which: 0 | 1) =>
+      node('Mul', [
+        node(
+          'Gather',
+          [
+            flat,
+            constant(
+              `k${which}`,
+              INT64,
+              [N],
+              BigInt64Array.from(sorted, (p) => BigInt(which ? p.k1 : p.k0)),
+            ),
+          ],
+          {
+            axis: 0,
+          },
+        ),
+        constant(
+          `w${which}`,
+          FLOAT,
+          [N, 1],
+          Float32Array.from(sorted, (p) => (which ? p.w1 : p.w0)),
+        ),
+      ]);
+    const p = node('Add', [term(0), term(1)], {}, 'pair'); // [N, OH·OW]
+    const clipped = node('Clip', [p, scalar('lo', -32768), scalar('hi', 32767)]);
+    const excess = node('Cast', [node('Sub', [clipped, p], {}, 'excess')], { to: INT32 });
+    const running = node('CumSum', [excess, constant('axis', INT32, [], Int32Array.of(0))], {}, 'running');
+    const zeroFirst = node('Pad', [running, constant('pads', INT64, [4], BigInt64Array.of(1n, 0n, 0n, 0n))]);
+    const sums = node('Sub', [
+      node('Gather', [zeroFirst, constant('ends', INT64, [A], ends)], { axis: 0 }),
+      node('Gather', [zeroFirst, constant('starts', INT64, [A], starts)], { axis: 0 }),
+    ]);
+    let correction = node('Cast', [sums], { to: FLOAT }, 'correction'); // [A, OH·OW]
+    if (A < Co) {
+      // Back to all Co channels: a zero row for the channels without pairs.
+      const padded = node('Pad', [
+        correction,
+        constant('pads', INT64, [4], BigInt64Array.of(1n, 0n, 0n, 0n)),
+      ]);
+      const map = BigInt64Array.from({ length: Co }, (_, co) => BigInt(row.has(co) ? row.get(co)! + 1 : 0));
+      correction = node('Gather', [padded, constant('rows', INT64, [Co], map)], { axis: 0 }, 'expand');
+    }
+    return node('Add', [acc, node('Reshape', [correction, node('Shape', [acc])])], {}, 'saturated');
+  }
+
   graph.node = nodes as onnxProto.onnx.NodeProto[];
   // Drop what only the rewritten nodes read (their int8 weights are copied into the new ones).
   const used = new Set(nodes.flatMap((n) => n.input ?? []));
@@ -202,6 +239,8 @@ export function emulateU8S8Saturation(
 
 /** A QLinearConv's parameters, for the rewrite and the calibration. */
 export interface ConvParams {
+  /** 1, or Co for a depthwise convolution. */
+  group: number;
   Co: number;
   C: number;
   kh: number;
@@ -210,7 +249,7 @@ export interface ConvParams {
   K: number;
   attrs: { pads: number[]; strides: number[]; dilations: number[]; kernel_shape: number[] };
   xz: number;
-  /** int8 weights [Co, C, kh, kw]. */
+  /** int8 weights [Co, C / group, kh, kw]. */
   w: Int8Array;
   bias: Float32Array;
   /** onnxruntime's requantization scale per output channel, in float32 as it computes it. */
@@ -227,15 +266,22 @@ export interface Pair {
 }
 
 /** The parameters of an ungrouped QLinearConv with int8 weights and zero weight zero points, else undefined. */
-export function readConv(n: NodeProto, init: Map<string, TensorProto>): ConvParams | undefined {
+export function readConv(
+  n: NodeProto,
+  init: Map<string, TensorProto>,
+  options: { depthwise?: boolean } = {},
+): ConvParams | undefined {
   const [, xsName, xzName, wName, wsName, wzName, ysName, yzName, bName] = n.input ?? [];
   const t = (name: string | undefined) => (name ? init.get(name) : undefined);
   const wt = t(wName);
   if (!wt || wt.dataType !== onnx.TensorProto.DataType.INT8) return undefined;
   if (!t(xsName) || !t(xzName) || !t(wsName) || !t(ysName)) return undefined;
   const attr = (name: string) => n.attribute?.find((a) => a.name === name);
-  if (Number(attr('group')?.i ?? 1) !== 1) return undefined; // depthwise: no pairs across taps saturate
-  const [Co, C, kh, kw] = (wt.dims ?? []).map(Number);
+  const group = Number(attr('group')?.i ?? 1);
+  const [Co, Cg, kh, kw] = (wt.dims ?? []).map(Number);
+  // Depthwise convolutions never saturate (onnxruntime sums their taps exactly): taken only when asked.
+  if (group !== 1 && !(options.depthwise && Cg === 1 && group === Co)) return undefined;
+  const C = Cg * group;
   if (t(wzName) && values(t(wzName)!).some((v) => v !== 0)) return undefined;
   const ints = (name: string, fallback: number[]) => {
     const v = attr(name)?.ints;
@@ -253,6 +299,7 @@ export function readConv(n: NodeProto, init: Map<string, TensorProto>): ConvPara
   const ys = values(t(ysName)!)[0];
   const b = t(bName) ? values(t(bName)!) : new Array<number>(Co).fill(0);
   return {
+    group,
     Co,
     C,
     kh,
@@ -284,6 +331,7 @@ export function pairAt(c: ConvParams, co: number, k: number): Pair {
 /** Every pair that can saturate: same-sign weights with |w0 + w1| ≥ 129 (the activations are at most 255). */
 export function saturablePairs(c: ConvParams): Pair[] {
   const out: Pair[] = [];
+  if (c.group !== 1) return out;
   for (let co = 0; co < c.Co; co++)
     for (let k = 0; k < c.K; k += 2) {
       const p = pairAt(c, co, k);

@@ -18,7 +18,11 @@ export interface SessionOptions {
   threads?: number;
   /** Ignored here. */
   spinning?: boolean;
-  /** Graph optimisation (default all). */
+  /**
+   * Graph optimisation (default basic: in onnxruntime-web the higher levels cost more at session start
+   * than they save on these graphs, which the export already shapes, and 'all' makes the first runs
+   * several times slower).
+   */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
 }
 
@@ -26,8 +30,8 @@ export interface WebRuntimeOptions {
   /** Where ort-wasm-simd-threaded.mjs and .wasm are (a URL prefix ending in /); default: beside onnxruntime-web. */
   wasmPaths?: string;
   /**
-   * WebAssembly threads. Default: the device's cores (at most 4) when the page is cross-origin isolated
-   * (COOP/COEP headers; SharedArrayBuffer needs it), else 1.
+   * WebAssembly threads. Default: half the device's cores, at most 4, when the page is cross-origin
+   * isolated (COOP/COEP headers; SharedArrayBuffer needs it), else 1.
    */
   threads?: number;
 }
@@ -46,12 +50,33 @@ const page = globalThis as { crossOriginIsolated?: boolean; navigator?: { hardwa
 export function configureWebRuntime(options: WebRuntimeOptions = {}): WebRuntimeInfo {
   const isolated = page.crossOriginIsolated === true;
   const cores = page.navigator?.hardwareConcurrency || 1;
-  const threads = options.threads ?? (isolated ? Math.min(4, cores) : 1);
+  // Half the cores, at most 4 (onnxruntime-web's own default): the page's main thread decodes photos
+  // and runs the beam search meanwhile, and a decoding step's small products gain nothing from more
+  // threads (on a 2-core machine two threads made captioning twice slower).
+  const threads = options.threads ?? (isolated ? Math.min(4, Math.ceil(cores / 2)) : 1);
   if (options.wasmPaths) ort.env.wasm.wasmPaths = options.wasmPaths;
   ort.env.wasm.numThreads = isolated ? threads : 1;
   ort.env.wasm.simd = true;
   ort.env.logLevel = 'error';
   return webRuntimeInfo();
+}
+
+// The smallest model (y = Identity(x), one float): its session starts the runtime.
+const IDENTITY_MODEL = Uint8Array.from([
+  8, 8, 58, 55, 10, 16, 10, 1, 120, 18, 1, 121, 34, 8, 73, 100, 101, 110, 116, 105, 116, 121, 18, 1, 119, 90,
+  15, 10, 1, 120, 18, 10, 10, 8, 8, 1, 18, 4, 10, 2, 8, 1, 98, 15, 10, 1, 121, 18, 10, 10, 8, 8, 1, 18, 4, 10,
+  2, 8, 1, 66, 4, 10, 0, 16, 18,
+]);
+
+let starting: Promise<void> | undefined;
+
+/**
+ * Starts the runtime (fetching and compiling its WebAssembly, starting its threads) without waiting:
+ * call it early, and the start overlaps whatever comes next (reading the model, say).
+ */
+export function startWebRuntime(): Promise<void> {
+  starting ??= ort.InferenceSession.create(IDENTITY_MODEL).then((session) => session.release());
+  return starting;
 }
 
 export function webRuntimeInfo(): WebRuntimeInfo {
@@ -76,7 +101,7 @@ export class Session {
   static async create(model: Uint8Array | string, options: SessionOptions = {}): Promise<Session> {
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: ['wasm'],
-      graphOptimizationLevel: options.optimization ?? 'all',
+      graphOptimizationLevel: options.optimization ?? 'basic',
       executionMode: 'sequential',
       logSeverityLevel: 3,
     };

@@ -364,6 +364,12 @@ if (!device.unsupported) {
       ui.modelStatus.dataset.ready = 'true';
       // When, since the navigation started (the browser benchmark reads it).
       ui.modelStatus.dataset.readyMs = String(Math.round(performance.now()));
+      ui.modelStatus.dataset.filesMs = String(captioner.loadTimings.filesMs);
+      ui.modelStatus.dataset.startMs = String(captioner.loadTimings.startMs);
+      ui.modelStatus.dataset.foldMs = String(captioner.loadTimings.foldMs);
+      ui.modelStatus.dataset.encoderMs = String(captioner.loadTimings.encoderMs);
+      ui.modelStatus.dataset.decoderMs = String(captioner.loadTimings.decoderMs);
+      ui.modelStatus.dataset.threads = String(captioner.runtime.threads);
       footerCard ??= { ...captioner.config.model, description: undefined } as ModelCard;
       renderFooter();
     })
