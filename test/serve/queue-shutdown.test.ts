@@ -14,8 +14,10 @@ function gate() {
   return { wait: () => opened, open };
 }
 
-async function until(condition: () => boolean | Promise<boolean>) {
-  for (let i = 0; i < 500 && !(await condition()); i++) await new Promise((r) => setTimeout(r, 5));
+/** Polls until `condition` holds, for at most `ms` (a readiness wait: generous on a loaded machine). */
+async function until(condition: () => boolean | Promise<boolean>, ms = 2_500) {
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline && !(await condition())) await new Promise((r) => setTimeout(r, 5));
   assert.ok(await condition(), 'condition never became true');
 }
 
@@ -132,7 +134,8 @@ describe('overload and shutdown (double captioner)', () => {
     child.stdout.on('data', (d: Buffer) => (stdout += d));
     child.stderr.on('data', (d: Buffer) => (stderr += d));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    await until(() => /port=\d+/.test(stdout) || child.exitCode !== null);
+    // A child process under tsx: its start-up can take seconds when the machine is busy.
+    await until(() => /port=\d+/.test(stdout) || child.exitCode !== null, 60_000);
     const port = /port=(\d+)/.exec(stdout)?.[1];
     assert.ok(port, stderr);
     assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
