@@ -28,11 +28,11 @@ Netlify, Cloudflare Pages, S3, nginx, \`python3 -m http.server\`); it works from
 `;
 
 /**
- * Writes the built web page into `out` with onnxruntime-web's files (out/ort/<version>/) and the notes
- * and headers a static host needs; returns the folder the model's bundle goes in (out/model).
+ * Writes the built web page (`webRoot`, default web/dist) into `out` with onnxruntime-web's files
+ * (out/ort/<version>/) and the notes and headers a static host needs; returns the folder the model's
+ * bundle goes in (out/model).
  */
-export async function writeStaticPage(out: string): Promise<string> {
-  const webRoot = defaultWebRoot();
+export async function writeStaticPage(out: string, webRoot = defaultWebRoot()): Promise<string> {
   if (!existsSync(join(webRoot, 'index.html')))
     throw new CaptionerError(
       'PAGE_NOT_BUILT',

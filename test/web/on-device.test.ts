@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { FastifyInstance } from 'fastify';
+import fastifyStatic from '@fastify/static';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { buildBundle, writeBundle } from '../../src/export/bundle.js';
+import { writeStaticPage } from '../../src/export/static-page.js';
 import type { Captioner } from '../../src/pipeline/captioner-types.js';
 import { buildServer } from '../../src/serve/server.js';
 import { buildWebPage, chromiumMissing, launchChromium, screenshotDir } from '../helpers/browser.js';
@@ -23,6 +27,7 @@ describe('on-device captioning in Chromium (real model)', { skip: chromiumMissin
   let captioner: Captioner | undefined;
   let skip: string | undefined;
   let url = '';
+  let webRoot = '';
   const shots = join(screenshotDir(), 'on-device');
 
   before(async () => {
@@ -32,7 +37,7 @@ describe('on-device captioning in Chromium (real model)', { skip: chromiumMissin
       skip = 'Flickr8k photos not found (CAPTIONER_SHARED)';
       return;
     }
-    const webRoot = await buildWebPage();
+    webRoot = await buildWebPage();
     app = buildServer({ captioner, webRoot });
     await app.listen({ port: 0, host: '127.0.0.1' });
     url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/`;
@@ -118,5 +123,40 @@ describe('on-device captioning in Chromium (real model)', { skip: chromiumMissin
     );
     assert.deepEqual(captionRequests, []);
     await context.close();
+  });
+
+  test('the static build (captioner export --with-page) captions with no server at all, on one thread', async (t) => {
+    if (skip) return t.skip(skip);
+    const site = await mkdtemp(join(tmpdir(), 'captioner-static-'));
+    await writeBundle(await writeStaticPage(site, webRoot), await buildBundle());
+    // A plain static host: no API, no cross-origin isolation headers.
+    const host = Fastify();
+    await host.register(fastifyStatic, { root: site });
+    await host.listen({ port: 0, host: '127.0.0.1' });
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const problems: string[] = [];
+      page.on('pageerror', (error) => problems.push(String(error)));
+      await page.goto(`http://127.0.0.1:${(host.server.address() as { port: number }).port}/`);
+      const path = flickrPhoto(0)!;
+      const name = path.split('/').pop()!;
+      await page
+        .locator('#file-input')
+        .setInputFiles({ name, mimeType: 'image/jpeg', buffer: await readFile(path) });
+      await page.locator('#timing').filter({ hasText: name }).waitFor({ timeout: 120_000 });
+      const served = await captioner!.caption(path);
+      assert.equal(
+        (await page.locator('#caption').textContent())!.trim().toLowerCase(),
+        served.caption + '.',
+      );
+      assert.equal(await page.locator('#where').isVisible(), false, 'no server: nothing to choose');
+      assert.match((await page.locator('#model-info').textContent())!, /never leave your device/);
+      assert.equal(await page.locator('#model-status').getAttribute('data-threads'), '1');
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+      await host.close();
+    }
   });
 });
