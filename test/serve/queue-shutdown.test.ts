@@ -134,14 +134,19 @@ describe('overload and shutdown (double captioner)', () => {
     child.stdout.on('data', (d: Buffer) => (stdout += d));
     child.stderr.on('data', (d: Buffer) => (stderr += d));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    // A child process under tsx: its start-up can take seconds when the machine is busy.
-    await until(() => /port=\d+/.test(stdout) || child.exitCode !== null, 60_000);
-    const port = /port=(\d+)/.exec(stdout)?.[1];
-    assert.ok(port, stderr);
-    assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0, stderr);
-    assert.match(stdout, /disposed=true/);
-    assert.match(stderr, /SIGTERM: finishing/);
+    try {
+      // A child process under tsx: its start-up can take seconds when the machine is busy.
+      await until(() => /port=\d+/.test(stdout) || child.exitCode !== null, 60_000);
+      const port = /port=(\d+)/.exec(stdout)?.[1];
+      assert.ok(port, stderr);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, stderr);
+      assert.match(stdout, /disposed=true/);
+      assert.match(stderr, /SIGTERM: finishing/);
+    } finally {
+      // A failed assertion must not leave the child holding the test process open.
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
   });
 });
