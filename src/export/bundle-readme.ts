@@ -24,8 +24,8 @@ function u8s8(c: BundleConfig): string {
   if (e.emulation === 'none') return '';
   return ` Its int8 convolutions compute what onnxruntime's x86 AVX2 kernels compute, the features the
 model was trained on: those kernels add the products of each pair of neighbouring inputs in 16 bits, with
-saturation, where WebAssembly, ARM and VNNI CPUs compute exactly. ${e.layers} convolutions are rewritten as
-exact float convolutions plus that saturation's correction for ${e.pairs} pairs of weights (${
+saturation, where WebAssembly, ARM and VNNI CPUs compute exactly. ${e.layers} convolutions are computed as
+exact float convolutions, with that saturation's correction for ${e.pairs} pairs of weights (${
     e.emulation === 'all'
       ? 'every pair that can saturate'
       : `every pair of the stem, and those that came near saturating on ${e.calibrationPhotos} training photos`
@@ -60,7 +60,7 @@ Model: ${c.model.architecture}${c.model.members > 1 ? `, an ensemble of ${c.mode
 ${c.decoder.start ? `| \`${c.decoder.start.file}\` | ${size(c.decoder.start.file)} | feature vector → the decoder's first state |\n` : ''}| \`${c.decoder.step.file}\` | ${size(c.decoder.step.file)} | one word and the state → next-word log-probabilities and the next state |
 | \`config.json\` | | preprocessing, vocabulary, decoding defaults, the graphs' inputs and outputs, file sha256s |
 
-${c.decoder.weights === 'int8' ? 'The decoder weights are stored as int8 with one float scale per row and dequantized inside the graphs (Cast, Mul); onnxruntime folds that into float weights when it loads them.\n' : ''}
+${c.decoder.weights === 'int8' ? 'The weights are stored as int8 (the decoder: with one float scale per row) and dequantized inside the graphs (Cast, Mul). onnxruntime folds that into float weights when it loads them; onnxruntime-web does not (it would redo it at every run), so `captioner/browser` folds them before it opens the graphs.\n' : ''}
 ## Preprocessing
 
 1. Decode the photo, apply its EXIF orientation, flatten transparency on white, convert to 8-bit sRGB.
