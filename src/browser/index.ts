@@ -113,14 +113,21 @@ export async function loadCaptioner(options: LoadOptions): Promise<BrowserCaptio
   if (!base.pathname.endsWith('/') && !base.pathname.endsWith('.json')) base.pathname += '/';
   configureWebRuntime({ wasmPaths: options.wasmPaths, threads: options.threads });
   const t0 = performance.now();
-  // The runtime's WebAssembly compiles (off the main thread) while the model's files are read.
-  const runtime = startWebRuntime();
-  runtime.catch(() => undefined); // its failure, if any, surfaces at the first session below
+  // The runtime (fetching and compiling its WebAssembly) starts while the model's files are read from
+  // the cache; on a first visit, after they and the runtime's wasm are downloaded (with the progress
+  // shown), so that it finds its wasm in the HTTP cache rather than fetch it a second time.
+  let runtime: Promise<void> | undefined;
+  const startRuntime = () => {
+    runtime ??= startWebRuntime();
+    runtime.catch(() => undefined); // a failure surfaces at the first session below
+  };
   const { config, files, fromCache } = await fetchModelFiles(base.href, {
     cacheName: options.cache,
     onProgress: options.onProgress,
     prefetch: options.wasmPaths ? [{ url: options.wasmPaths + ORT_WASM_FILE, bytes: 14_239_897 }] : [],
+    onCacheChecked: (cached) => cached && startRuntime(),
   });
+  startRuntime();
   const t1 = performance.now();
   const total = config.files.reduce((a, f) => a + f.bytes, 0);
   options.onProgress?.({ phase: 'start', loaded: total, total, fromCache });

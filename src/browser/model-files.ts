@@ -32,6 +32,8 @@ export async function fetchModelFiles(
     fetch?: typeof fetch;
     /** Extra files to download with the model on a first visit (counted in the progress), e.g. the runtime's wasm. */
     prefetch?: { url: string; bytes: number }[];
+    /** Told, before anything is read or downloaded, whether the cache holds every file. */
+    onCacheChecked?: (fromCache: boolean) => void;
   } = {},
 ): Promise<ModelFiles> {
   const get = options.fetch ?? fetch;
@@ -47,13 +49,16 @@ export async function fetchModelFiles(
     return { ...entry, url: new URL(name, baseUrl).href };
   });
   const keyOf = (e: { url: string; sha256: string }) => `${e.url}?sha256=${e.sha256}`;
-  const cached = new Map<string, Uint8Array>();
+  const hits = new Map<string, Response>();
   if (cache)
     for (const e of entries) {
       const hit = await cache.match(keyOf(e));
-      if (hit) cached.set(e.name, new Uint8Array(await hit.arrayBuffer()));
+      if (hit) hits.set(e.name, hit);
     }
-  const fromCache = cached.size === entries.length;
+  const fromCache = hits.size === entries.length;
+  options.onCacheChecked?.(fromCache);
+  const cached = new Map<string, Uint8Array>();
+  for (const [name, hit] of hits) cached.set(name, new Uint8Array(await hit.arrayBuffer()));
   const extra = fromCache ? [] : (options.prefetch ?? []);
   const total = entries.reduce((a, e) => a + e.bytes, 0) + extra.reduce((a, e) => a + e.bytes, 0);
   let loaded = [...cached.values()].reduce((a, b) => a + b.length, 0);

@@ -341,13 +341,20 @@ ui.where.addEventListener('change', (event) => {
 });
 
 // On the device by default, where this browser can: load the model now (the first visit downloads it,
-// with its progress shown; later visits read it from the browser's cache).
-if (!device.unsupported) {
-  try {
-    if (localStorage.getItem('captioner-where') === 'server') where = 'server';
-  } catch {
-    // no storage: the default
-  }
+// with its progress shown; later visits read it from the browser's cache). A visitor who chose the
+// server gets the model only if they choose the device again.
+try {
+  if (!device.unsupported && localStorage.getItem('captioner-where') === 'server') where = 'server';
+} catch {
+  // no storage: the default
+}
+if (!device.unsupported && where === 'device') loadModel();
+else ui.where.addEventListener('change', () => where === 'device' && loadModel());
+
+let modelLoading = false;
+function loadModel() {
+  if (modelLoading) return;
+  modelLoading = true;
   ui.modelStatus.hidden = false;
   ui.modelStatusText.textContent = 'Preparing the model…';
   const started = performance.now();
