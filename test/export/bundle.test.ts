@@ -140,3 +140,33 @@ describe('the bundle’s int8 encoder computes the server’s features in WebAss
     }
   });
 });
+
+describe('an attention model’s bundle', () => {
+  test('the encoder exposes the spatial map the start graph reads; the same captions as the captioner', async (t) => {
+    const loaded = await loadRealCaptioner(); // points CAPTIONER_ASSET_PATH at ../shared/models
+    await loaded.captioner?.dispose();
+    if (loaded.skip || !flickrPhoto(0)) return t.skip(loaded.skip ?? 'Flickr8k photos not found');
+    const { tinyAttentionModelDir } = await import('../helpers/tiny-model.js');
+    const { loadCaptioner } = await import('../../src/pipeline/load-captioner.js');
+    const model = await tinyAttentionModelDir();
+    const built = await buildBundle({ model });
+    assert.equal(built.config.decoder.reads, 'spatial');
+    assert.deepEqual(
+      built.config.encoder.outputs.map((o) => o.name),
+      ['features', 'spatial'],
+    );
+    const bundle = await BundleCaptioner.create(built.config, async (file) => built.files.get(file)!);
+    const captioner = await loadCaptioner({ model });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const path = flickrPhoto(i)!;
+        const pixels = await decodeImage(path, { width: 224, height: 224 });
+        const fromBundle = await bundle.captionPixels(pixels.data, 3);
+        assert.deepEqual(fromBundle.alternatives, (await captioner.caption(path)).alternatives, path);
+      }
+    } finally {
+      await bundle.dispose();
+      await captioner.dispose();
+    }
+  });
+});
