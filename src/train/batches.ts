@@ -6,6 +6,10 @@ import { hashInts, Rng } from '../util/random.js';
 export interface CaptionItem {
   image: number;
   tokens: readonly number[];
+  /** Weight of each of its targets (self-critical training's advantage); default 1. */
+  weight?: number;
+  /** A sampled caption cut at the length limit: no end marker, so no target after its last word. */
+  open?: boolean;
 }
 
 /** Looks up an image's pooled vector by index (the order of the split's images). */
@@ -53,22 +57,26 @@ export function makeBatch(
   rowSeeds: Uint32Array,
 ): TrainBatch {
   const b = items.length;
-  const T = Math.max(...items.map((it) => it.tokens.length)) + 1;
+  // Input steps of each row: <start> and its words, the last word only when an end marker follows it.
+  const steps = items.map((it) => it.tokens.length + (it.open ? 0 : 1));
+  const T = Math.max(...steps);
   const inputs = new Int32Array(T * b).fill(PAD);
-  let n = 0;
-  for (const it of items) n += it.tokens.length + 1;
+  const n = steps.reduce((a, c) => a + c, 0);
   const positions = new Int32Array(n);
   const targets = new Int32Array(n);
+  const weighted = items.some((it) => it.weight !== undefined);
+  const weights = weighted ? new Float32Array(n) : undefined;
   const feats = new Float32Array(b * featureDim);
   let k = 0;
   // Time-major positions so the gather of real steps reads the grid in order.
   for (let t = 0; t < T; t++) {
     for (let r = 0; r < b; r++) {
       const words = items[r].tokens;
-      if (t > words.length) continue;
+      if (t >= steps[r]) continue;
       inputs[t * b + r] = t === 0 ? START : words[t - 1];
       positions[k] = t * b + r;
       targets[k] = t === words.length ? END : words[t];
+      if (weights) weights[k] = items[r].weight ?? 1;
       k++;
     }
   }
@@ -78,7 +86,16 @@ export function makeBatch(
       throw new Error(`image ${it.image}: ${v.length}-d features, expected ${featureDim}`);
     feats.set(v, r * featureDim);
   });
-  return { rows: b, steps: T, inputs, positions, targets, features: feats, rowSeeds };
+  return {
+    rows: b,
+    steps: T,
+    inputs,
+    positions,
+    targets,
+    features: feats,
+    rowSeeds,
+    ...(weights && { weights }),
+  };
 }
 
 /** Row seeds of training step `step` of `epoch`: a row's dropout never depends on how a batch is split. */

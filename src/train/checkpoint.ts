@@ -33,6 +33,8 @@ export interface EpochRecord {
   seconds: number;
   tokensPerSecond: number;
   time: string;
+  /** Self-critical training: the mean reward (CIDEr-D ×100) of the epoch's sampled captions. */
+  trainReward?: number;
 }
 
 /** One file, written atomically: weights, Adam moments, and the trainer state in the metadata. */

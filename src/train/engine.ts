@@ -9,6 +9,11 @@ export interface StepOptions {
   learningRate: number;
   /** Global L2 norm of the mean-loss gradient; 0 turns clipping off. */
   clipNorm: number;
+  /**
+   * Dropout, label smoothing and the attention penalty as configured (default); false for the plain
+   * weighted log-likelihood of self-critical training, whose captions were sampled without dropout.
+   */
+  regularize?: boolean;
 }
 
 export interface StepResult extends BatchResult {
@@ -66,7 +71,7 @@ export class TrainingEngine {
   async step(batch: TrainBatch, options: StepOptions): Promise<StepResult> {
     const tokens = batch.targets.length;
     const scale = 1 / Math.max(1, tokens);
-    const r = await this.runner.gradientsInto(batch, this.grads);
+    const r = await this.runner.gradientsInto(batch, this.grads, options.regularize ?? true);
     const t0 = performance.now();
     const gradNorm = Math.sqrt(r.squares) * scale;
     const factor = clipFactor(gradNorm, scale, options.clipNorm);

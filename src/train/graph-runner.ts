@@ -168,15 +168,17 @@ export class GraphRunner {
   }
 
   /**
-   * The summed loss of a batch (dropout on) and its gradient, written into `grads` (flat, in the
-   * layout's order), and Σ g² of that gradient.
+   * The summed loss of a batch and its gradient, written into `grads` (flat, in the layout's order),
+   * and Σ g² of that gradient. `regularized`: dropout, label smoothing and the attention penalty on (as
+   * the model was configured); off, the plain weighted log-likelihood (self-critical training).
    */
   async gradientsInto(
     batch: TrainBatch,
     grads: Float32Array,
+    regularized = true,
   ): Promise<BatchResult & { squares: number; ms: RunTimes }> {
     const names = this.layout.specs.map((s) => TRAIN_IO.grad(s.name));
-    const { out, ms } = await this.run(batch, true, [TRAIN_IO.loss, TRAIN_IO.gradSquares, ...names]);
+    const { out, ms } = await this.run(batch, regularized, [TRAIN_IO.loss, TRAIN_IO.gradSquares, ...names]);
     this.layout.specs.forEach((s, i) => grads.set(floats(out, names[i]), this.layout.offsets[i]));
     return {
       lossSum: floats(out, TRAIN_IO.loss)[0],

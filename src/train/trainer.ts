@@ -17,6 +17,7 @@ import { hashInts, Rng } from '../util/random.js';
 import { makeBatch, planEpoch, planEval, rowSeeds, type CaptionItem, type FeatureTable } from './batches.js';
 import { loadCheckpoint, saveCheckpoint, type EpochRecord, type TrainerState } from './checkpoint.js';
 import { TrainingEngine } from './engine.js';
+import type { Architecture } from '../model/architecture.js';
 import { lossCurveSvg } from './loss-curve.js';
 
 export type Schedule = 'constant' | 'cosine' | 'plateau';
@@ -54,6 +55,12 @@ export interface TrainOptions {
   keepEpochs?: boolean;
   /** Cap on steps per epoch (benchmarks, tests). */
   maxStepsPerEpoch?: number;
+  /** Weights to start from instead of a fresh initialisation (fine-tuning, e.g. self-critical). */
+  initialParams?: Float32Array;
+  /** What a step optimises; default: teacher forcing on the reference captions (cross-entropy). */
+  objective?: Objective;
+  /** Recorded in the saved model's `training` block (e.g. the model a fine-tuning started from). */
+  notes?: Record<string, unknown>;
   progress?: boolean;
   log?: (line: string) => void;
 }
@@ -73,6 +80,46 @@ export interface TrainData {
   maxCaptionLength: number;
 }
 
+/** What the model being trained is, for an objective that decodes with it (self-critical sampling). */
+export interface TrainingModel {
+  arch: Architecture;
+  config: ModelConfigBase;
+  layout: ParamLayout;
+  /** The live weights (updated in place by every step). */
+  params: Float32Array;
+  /** Floats per image of the features the model reads. */
+  inputSize: number;
+}
+
+/** The figures of one step, summed over the epoch. */
+export interface StepStats {
+  lossSum: number;
+  tokens: number;
+  /** Self-critical training: the summed reward of the step's sampled captions, and how many there were. */
+  rewardSum?: number;
+  samples?: number;
+}
+
+/** One epoch as steps: how many, and each step run (it builds its batch and calls engine.step). */
+export interface EpochSteps {
+  count: number;
+  run(step: number, learningRate: number): Promise<StepStats>;
+}
+
+/**
+ * What a step optimises and on which batches. The trainer owns the rest: the engine, the schedule,
+ * dev evaluation, checkpoints and model selection, the same for every objective.
+ */
+export interface Objective {
+  /** Shown in logs and kept in the checkpoint: a resume must use the same objective. */
+  name: string;
+  /** Its settings that a resume must match (JSON-comparable). */
+  settings: Record<string, unknown>;
+  /** Captions per step: the rows the training graphs are built for. */
+  rows(batchSize: number): number;
+  epoch(epoch: number, model: TrainingModel, engine: TrainingEngine): EpochSteps;
+}
+
 export interface TrainResult {
   history: EpochRecord[];
   bestEpoch: number;
@@ -86,6 +133,40 @@ export const EPOCHS_DIR = 'epochs';
 
 /** Options that must match between a run and its resume (the rest, like epochs, may change). */
 const FIXED_OPTIONS = ['arch', 'batchSize', 'seed', 'clipNorm', 'schedule'] as const;
+
+/**
+ * Teacher forcing: each step a batch of reference captions (shuffled, grouped by length), the
+ * cross-entropy of every next word with the model's regularisation on.
+ */
+export function teacherForcing(
+  data: Pick<TrainData, 'train' | 'trainFeatures'>,
+  options: TrainOptions,
+): Objective {
+  return {
+    name: 'cross-entropy',
+    settings: {},
+    rows: (batchSize) => batchSize,
+    epoch(epoch, model, engine) {
+      const plan = planEpoch(data.train, options.batchSize, options.seed, epoch).slice(
+        0,
+        options.maxStepsPerEpoch ?? Infinity,
+      );
+      return {
+        count: plan.length,
+        run: (step, learningRate) =>
+          engine.step(
+            makeBatch(
+              plan[step],
+              data.trainFeatures,
+              model.inputSize,
+              rowSeeds(options.seed, epoch, step, plan[step].length),
+            ),
+            { learningRate, clipNorm: options.clipNorm },
+          ),
+      };
+    },
+  };
+}
 
 export async function trainModel(data: TrainData, options: TrainOptions): Promise<TrainResult> {
   // Two runs writing one checkpoint would each resume from the other's epochs.
@@ -107,7 +188,10 @@ async function train(data: TrainData, options: TrainOptions): Promise<TrainResul
   } as ModelConfigBase);
   const layout = new ParamLayout(arch.params(config));
   const inputSize = inputShape(arch, config).reduce((a, b) => a * b, 1); // floats per image
-  const fixed = Object.fromEntries(FIXED_OPTIONS.map((k) => [k, options[k]]));
+  const objective = options.objective ?? teacherForcing(data, options);
+  const fixed: Record<string, unknown> = Object.fromEntries(FIXED_OPTIONS.map((k) => [k, options[k]]));
+  // Cross-entropy runs predate the key: leaving it out keeps their checkpoints resumable.
+  if (options.objective) fixed.objective = { name: objective.name, ...objective.settings };
 
   const checkpoint = await loadCheckpoint(options.outDir, layout);
   if (options.resume && !checkpoint)
@@ -118,11 +202,11 @@ async function train(data: TrainData, options: TrainOptions): Promise<TrainResul
       `${options.outDir} already holds a training run; pass --resume to continue it or choose another --out`,
     );
   if (checkpoint) {
-    for (const k of FIXED_OPTIONS)
-      if (checkpoint.state.options[k] !== fixed[k])
+    for (const k of [...FIXED_OPTIONS, 'objective'])
+      if (JSON.stringify(checkpoint.state.options[k]) !== JSON.stringify(fixed[k]))
         throw new CaptionerError(
           'TRAIN_RESUME',
-          `cannot resume: --${k} was ${String(checkpoint.state.options[k])}, now ${String(fixed[k])}`,
+          `cannot resume: ${k} was ${JSON.stringify(checkpoint.state.options[k])}, now ${JSON.stringify(fixed[k])}`,
         );
     if (JSON.stringify(checkpoint.state.model) !== JSON.stringify(config))
       throw new CaptionerError(
@@ -132,12 +216,19 @@ async function train(data: TrainData, options: TrainOptions): Promise<TrainResul
   }
 
   const engine = new TrainingEngine(arch, config, layout, {
-    rows: options.batchSize,
+    rows: objective.rows(options.batchSize),
     threads: options.threads,
   });
   const params = engine.params;
   if (checkpoint) params.set(checkpoint.params);
-  else arch.init(config, layout, params, new Rng(hashInts(options.seed, 0x1417)));
+  else if (options.initialParams) {
+    if (options.initialParams.length !== layout.total)
+      throw new Error(
+        `initial weights: ${options.initialParams.length} values for a layout of ${layout.total}`,
+      );
+    params.set(options.initialParams);
+  } else arch.init(config, layout, params, new Rng(hashInts(options.seed, 0x1417)));
+  const model: TrainingModel = { arch, config, layout, params, inputSize };
   const state: TrainerState = checkpoint?.state ?? {
     epoch: 0,
     learningRate: options.learningRate,
@@ -153,41 +244,41 @@ async function train(data: TrainData, options: TrainOptions): Promise<TrainResul
   if (checkpoint) log(`resuming after epoch ${state.epoch}`);
 
   const devBatches = planEval(data.dev, options.batchSize);
-  const stepsPerEpoch = Math.min(
-    Math.ceil(data.train.length / options.batchSize),
-    options.maxStepsPerEpoch ?? Infinity,
-  );
-  const totalSteps = stepsPerEpoch * options.epochs;
   const better = (a: number, b: number) => (options.devMetric?.higherIsBetter ? a > b : a < b);
+  let totalSteps = 0; // of the whole run, for the cosine schedule; known once the first epoch is planned
 
   try {
     while (state.epoch < options.epochs && !state.stopped) {
       const epoch = state.epoch;
-      const plan = planEpoch(data.train, options.batchSize, options.seed, epoch).slice(0, stepsPerEpoch);
+      const steps = objective.epoch(epoch, model, engine);
+      totalSteps ||= steps.count * options.epochs;
+      const stepsPerEpoch = steps.count;
       const progress = createProgress({
         label: `epoch ${epoch + 1}/${options.epochs}`,
-        total: plan.length,
+        total: steps.count,
         unit: 'steps',
-        fields: ['loss', 'tok/s'],
+        fields: ['loss', 'tok/s', 'reward'],
         enabled: options.progress ?? true,
       });
       const started = performance.now();
       let lossSum = 0;
       let tokens = 0;
+      let rewardSum = 0;
+      let samples = 0;
       let learningRate = state.learningRate;
-      for (let step = 0; step < plan.length; step++) {
-        const batch = makeBatch(
-          plan[step],
-          data.trainFeatures,
-          inputSize,
-          rowSeeds(options.seed, epoch, step, plan[step].length),
-        );
+      for (let step = 0; step < steps.count; step++) {
         learningRate = learningRateAt(options, state.learningRate, epoch * stepsPerEpoch + step, totalSteps);
-        const r = await engine.step(batch, { learningRate, clipNorm: options.clipNorm });
+        const r = await steps.run(step, learningRate);
         lossSum += r.lossSum;
         tokens += r.tokens;
+        rewardSum += r.rewardSum ?? 0;
+        samples += r.samples ?? 0;
         const seconds = (performance.now() - started) / 1000;
-        progress.tick(1, { loss: (lossSum / tokens).toFixed(3), 'tok/s': Math.round(tokens / seconds) });
+        progress.tick(1, {
+          loss: (lossSum / tokens).toFixed(3),
+          'tok/s': Math.round(tokens / seconds),
+          ...(samples ? { reward: ((100 * rewardSum) / samples).toFixed(1) } : {}),
+        });
       }
       progress.stop();
       const seconds = (performance.now() - started) / 1000;
@@ -210,6 +301,7 @@ async function train(data: TrainData, options: TrainOptions): Promise<TrainResul
         seconds,
         tokensPerSecond: tokens / seconds,
         time: new Date().toISOString(),
+        ...(samples ? { trainReward: (100 * rewardSum) / samples } : {}),
       };
       if (options.devMetric) {
         const decoder = await openWeightsDecoder({ architecture: arch, config, layout, params });
@@ -236,6 +328,7 @@ async function train(data: TrainData, options: TrainOptions): Promise<TrainResul
           trainLoss: record.trainLoss,
           devLoss: record.devLoss,
           ...fixed,
+          ...options.notes,
           learningRate: options.learningRate,
           ...(record.devMetric ? { devMetric: record.devMetric } : {}),
         },
@@ -256,7 +349,7 @@ async function train(data: TrainData, options: TrainOptions): Promise<TrainResul
         if (options.patience > 0 && state.badEpochs >= options.patience) state.stopped = true;
       }
       log(
-        `epoch ${epoch + 1}: train loss ${record.trainLoss.toFixed(4)}, dev loss ${record.devLoss.toFixed(4)}` +
+        `epoch ${epoch + 1}: train loss ${record.trainLoss.toFixed(4)}${record.trainReward !== undefined ? `, mean sample reward ${record.trainReward.toFixed(2)}` : ''}, dev loss ${record.devLoss.toFixed(4)}` +
           (record.devMetric ? `, dev ${record.devMetric.name} ${record.devMetric.value.toFixed(4)}` : '') +
           `, ${Math.round(record.tokensPerSecond)} tokens/s${improved ? ' (best, saved)' : ''}${state.stopped ? '; stopping early' : ''}`,
       );

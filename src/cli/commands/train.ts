@@ -5,7 +5,11 @@ import { resolve } from 'node:path';
 import { METRICS, type Metric } from '../../eval/score.js';
 import { architectureNames, getArchitecture } from '../../model/architectures.js';
 import { captionDevMetric } from '../../pipeline/dev-metric.js';
-import { loadTrainingData } from '../../train/training-data.js';
+import { loadTrainingData, type WorkData } from '../../train/training-data.js';
+import { selfCritical, type Baseline } from '../../train/self-critical.js';
+import { loadModel, type LoadedModel } from '../../model/model-folder.js';
+import { defaultMaxLength } from '../../decode/caption-rules.js';
+import { CaptionerError } from '../../util/errors.js';
 import { inputShape } from '../../model/architecture.js';
 import { trainModel, LOSS_CURVE_FILE, METRICS_FILE, type Schedule } from '../../train/trainer.js';
 import {
@@ -42,6 +46,10 @@ interface TrainFlags {
   maxSteps?: number;
   selectBy: 'loss' | Metric;
   progress: boolean;
+  scst?: boolean;
+  from?: string;
+  samples: number;
+  baseline: Baseline;
 }
 
 export function registerTrain(program: Command): void {
@@ -116,19 +124,38 @@ export function registerTrain(program: Command): void {
         .choices(['loss', ...METRICS])
         .default('ciderD'),
     )
+    .option(
+      '--scst',
+      'self-critical fine-tuning of the --from model for CIDEr-D (learning rate 5e-5 unless --lr; epochs chosen by dev CIDEr-D, beam 3)',
+    )
+    .option('--from <modeldir>', 'with --scst: the trained model to fine-tune (its work folder is --work)')
+    .option('--samples <k>', 'with --scst: captions sampled per image', positiveInt('--samples'), 5)
+    .addOption(
+      new Option(
+        '--baseline <kind>',
+        "with --scst: a sample's reward is judged against the mean of its image's other samples, or greedy decoding",
+      )
+        .choices(['mean', 'greedy'])
+        .default('mean'),
+    )
     .option('--resume', 'continue the run in --out from its last checkpoint')
     .option('--no-progress', 'no progress bar')
     .action(
-      runCommand(async (flags: TrainFlags) => {
-        const arch = getArchitecture(flags.arch);
+      runCommand(async (flags: TrainFlags, command: Command) => {
+        const start = flags.scst ? await fineTuningStart(flags, command) : undefined;
+        const archName = start?.config.model.arch ?? flags.arch;
+        const arch = getArchitecture(archName);
         const spatial = inputShape(arch, arch.defaults(1, 1)).length > 1; // reads the spatial map
         const data = await loadTrainingData(resolve(flags.work), flags.encoder, { spatial });
+        if (start) checkSameData(start, data);
         const devMetric =
           flags.selectBy === 'loss'
             ? undefined
             : captionDevMetric(data.devImages, data.features, data.vocabulary, {
                 metric: flags.selectBy,
                 maxLength: data.maxCaptionLength,
+                // Self-critical models are chosen as they will be used: beam search.
+                beam: start ? 3 : 1,
               });
         // Each flag sets the configuration fields of that meaning the architecture has.
         const fields = Object.keys(arch.defaults(1, 1));
@@ -144,16 +171,34 @@ export function registerTrain(program: Command): void {
         set(['attentionPenalty'], flags.attentionPenalty);
         if (flags.labelSmoothing !== undefined) model.labelSmoothing = flags.labelSmoothing;
         const out = resolve(flags.out);
+        const learningRate =
+          start && command.getOptionValueSource('lr') === 'default' ? SCST_LEARNING_RATE : flags.lr;
         process.stderr.write(
-          `training ${flags.arch} on ${data.train.length} captions (${data.vocabulary.size} ids, ${data.featureDim}-d ${data.encoder?.name ?? ''} features${data.regions ? ` over ${data.regions} regions` : ''}), ${flags.threads} thread(s)\n`,
+          (start
+            ? `self-critical fine-tuning of ${start.dir}, ${flags.samples} samples per image, ${flags.baseline} baseline: `
+            : '') +
+            `training ${archName} on ${data.train.length} captions (${data.vocabulary.size} ids, ${data.featureDim}-d ${data.encoder?.name ?? ''} features${data.regions ? ` over ${data.regions} regions` : ''}), ${flags.threads} thread(s)\n`,
         );
         const result = await trainModel(data, {
           outDir: out,
-          arch: flags.arch,
-          model,
+          arch: archName,
+          model: start ? { ...start.config.model } : model,
+          ...(start && {
+            initialParams: start.params,
+            notes: { fineTunedFrom: start.dir, startEpoch: start.config.training?.epoch },
+            objective: selfCritical(data.train, data.trainFeatures, data.vocabulary, {
+              samples: flags.samples,
+              baseline: flags.baseline,
+              batchSize: flags.batch,
+              maxLength: defaultMaxLength(data.maxCaptionLength),
+              seed: flags.seed,
+              clipNorm: flags.clip,
+              maxStepsPerEpoch: flags.maxSteps,
+            }),
+          }),
           epochs: flags.epochs,
           batchSize: flags.batch,
-          learningRate: flags.lr,
+          learningRate,
           seed: flags.seed,
           clipNorm: flags.clip,
           schedule: flags.schedule,
@@ -173,4 +218,56 @@ export function registerTrain(program: Command): void {
         );
       }),
     );
+}
+
+/** Self-critical fine-tuning's usual step size (Rennie et al.; Luo 2020): far below cross-entropy's. */
+const SCST_LEARNING_RATE = 5e-5;
+
+/** Flags that would change the model's shape or its cross-entropy regularisation. */
+const SHAPE_FLAGS = [
+  'embedDim',
+  'units',
+  'dropout',
+  'attentionDim',
+  'attentionPenalty',
+  'labelSmoothing',
+] as const;
+
+/** The model a self-critical run starts from, refused early when it cannot be fine-tuned. */
+async function fineTuningStart(flags: TrainFlags, command: Command): Promise<LoadedModel> {
+  if (!flags.from)
+    throw new CaptionerError('USAGE', '--scst needs --from <modeldir>: the model to fine-tune');
+  for (const k of SHAPE_FLAGS)
+    if (flags[k] !== undefined)
+      throw new CaptionerError('USAGE', `--scst fine-tunes the --from model as it is: drop --${kebab(k)}`);
+  if (command.getOptionValueSource('arch') === 'cli')
+    throw new CaptionerError('USAGE', '--scst takes the architecture from the --from model: drop --arch');
+  const start = await loadModel(resolve(flags.from));
+  if (start.members)
+    throw new CaptionerError(
+      'USAGE',
+      `${flags.from} is an ensemble: fine-tune each member on its own, then \`captioner ensemble\` them`,
+    );
+  return start;
+}
+
+/** The work folder must be the one the model was trained on: same vocabulary, same features. */
+function checkSameData(start: LoadedModel, data: WorkData): void {
+  const why =
+    start.vocabulary.tokens.join('\n') !== data.vocabulary.tokens.join('\n')
+      ? "its vocabulary differs from the work folder's"
+      : start.config.model.featureDim !== data.featureDim
+        ? `it reads ${start.config.model.featureDim}-d features, the work folder holds ${data.featureDim}-d`
+        : start.config.encoder && data.encoder && start.config.encoder.sha256 !== data.encoder.sha256
+          ? `it was trained on ${start.config.encoder.name} features, the work folder holds ${data.encoder.name}`
+          : undefined;
+  if (why)
+    throw new CaptionerError(
+      'USAGE',
+      `cannot fine-tune ${start.dir} on this work folder: ${why} (use the work folder it was trained from)`,
+    );
+}
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 }
