@@ -99,13 +99,27 @@ class ConstantScope implements ModelScope {
 export function buildDecodeGraphs(members: readonly DecoderWeights[]): StepModels {
   if (members.length === 0) throw new Error('no model to build decoding graphs for');
   const { vocabSize } = members[0].config;
-  const shape = inputShape(members[0].architecture, members[0].config);
-  if (members.some((m) => inputShape(m.architecture, m.config).join() !== shape.join()))
-    throw new Error('ensemble members read different image features (pooled vector, spatial map)');
+  const shapes = members.map((m) => inputShape(m.architecture, m.config));
+  // The graph reads the spatial map when any member attends; see memberFeatures for the others.
+  const shape = shapes.find((s) => s.length > 1) ?? shapes[0];
   const prefixOf = (k: number) => (members.length === 1 ? '' : `m${k}.`);
 
   const start = new InferenceGraph('captioner_start');
   const features = start.input(FEATURES, 'float32', ['rows', ...shape]);
+  /**
+   * What member k reads: the graph's input, or, for a pooled-vector member of an ensemble with an
+   * attention member, the map's mean over its regions: what the encoder's global pooling computes
+   * (MobileNetV2 int8: within 0.7% of the pooled output, whose pooling is quantized).
+   */
+  const memberFeatures = (k: number): Value => {
+    const own = shapes[k];
+    if (own.join() === shape.join()) return features;
+    if (own.length === 1 && shape.length === 2 && own[0] === shape[0])
+      return op.reduceMean(start, features, [2]);
+    throw new Error(
+      `ensemble members read image features of different shapes: [${own.join(', ')}] and [${shape.join(', ')}]`,
+    );
+  };
   const step = new InferenceGraph('captioner_step');
   const tokens = step.input(TOKENS, 'int32', ['rows']);
   const states: StateSpec[] = [];
@@ -116,7 +130,7 @@ export function buildDecodeGraphs(members: readonly DecoderWeights[]): StepModel
     const { architecture: arch, config } = member;
     const prefix = prefixOf(k);
     const specs = arch.states(config);
-    const started = arch.start(new ConstantScope(start, member, prefix), config, features);
+    const started = arch.start(new ConstantScope(start, member, prefix), config, memberFeatures(k));
     const inputs: Record<string, Value> = {};
     for (const s of specs) {
       const name = prefix + s.name;

@@ -202,10 +202,12 @@ function attentionGrid(decoder: StepDecoder, encoder: ImageEncoder): [number, nu
   return [h, w];
 }
 
-/** Whether a model (or its first member) reads the spatial map rather than the pooled vector. */
+/**
+ * Whether a model reads the spatial map rather than the pooled vector: an attention model, or an
+ * ensemble with one (its pooled-vector members then average the map, see buildDecodeGraphs).
+ */
 export function readsSpatial(model: LoadedModel): boolean {
-  const m = model.members?.[0] ?? model;
-  return inputShape(m.architecture, m.config.model).length > 1;
+  return (model.members ?? [model]).some((m) => inputShape(m.architecture, m.config.model).length > 1);
 }
 
 /** One encoder run over a filled batch: each image's pooled vector, or its spatial map (C×H×W). */

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { attentionArchitecture, type AttentionConfig } from '../../src/model/arch/attention.js';
 import { openWeightsDecoder } from '../../src/model/open-decoder.js';
+import type { ModelConfigBase } from '../../src/model/architecture.js';
+import { getArchitecture } from '../../src/model/architectures.js';
 import { ParamLayout } from '../../src/model/params.js';
 import { makeBatch, rowSeeds } from '../../src/train/batches.js';
 import { TrainingEngine } from '../../src/train/engine.js';
@@ -92,4 +94,40 @@ test('attention: gradients (with dropout masks and the doubly stochastic penalty
     }
   }
   await engine.close();
+});
+
+test('attention + merge ensemble: the merge member reads the mean of the map, the probabilities are averaged', async () => {
+  const merge = getArchitecture('merge');
+  const mergeConfig = merge.validate({
+    ...merge.defaults(11, 6),
+    embedDim: 4,
+    units: 5,
+    decoderUnits: 5,
+  } as ModelConfigBase);
+  const mergeLayout = new ParamLayout(merge.params(mergeConfig));
+  const mergeWeights = new Float32Array(mergeLayout.total);
+  merge.init(mergeConfig, mergeLayout, mergeWeights, new Rng(6));
+  const att = { architecture: attentionArchitecture, config, layout, params: weights };
+  const mrg = { architecture: merge, config: mergeConfig, layout: mergeLayout, params: mergeWeights };
+  const pooled = Float32Array.from(
+    { length: 6 },
+    (_, c) => maps[0].subarray(c * 4, c * 4 + 4).reduce((a, b) => a + b, 0) / 4,
+  );
+  const firstStep = async (weights: Parameters<typeof openWeightsDecoder>[0], image: Float32Array) => {
+    const decoder = await openWeightsDecoder(weights);
+    try {
+      const out = await decoder.step(await decoder.start([image]), Int32Array.of(1));
+      return out;
+    } finally {
+      decoder.dispose();
+    }
+  };
+  const a = await firstStep(att, maps[0]);
+  const m = await firstStep(mrg, pooled);
+  const both = await firstStep([att, mrg], maps[0]);
+  for (let v = 0; v < 11; v++) {
+    const expected = Math.log((Math.exp(a.logProbs[v]) + Math.exp(m.logProbs[v])) / 2);
+    assert.ok(Math.abs(both.logProbs[v] - expected) < 1e-5, `id ${v}: ${both.logProbs[v]} vs ${expected}`);
+  }
+  assert.deepEqual(both.attention, a.attention, 'the attention member shows where the ensemble looked');
 });
