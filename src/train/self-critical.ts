@@ -1,4 +1,5 @@
 import { END, type Vocabulary } from '../data/vocabulary.js';
+import { beamSearch } from '../decode/beam-search.js';
 import { greedySearch } from '../decode/greedy.js';
 import { sampleCaptions, type SampledCaption } from '../decode/sample.js';
 import { CiderD } from '../eval/cider.js';
@@ -10,10 +11,21 @@ import type { Objective, StepStats } from './trainer.js';
 /** How a sampled caption's reward is judged: against the other samples of its image, or greedy decoding. */
 export type Baseline = 'mean' | 'greedy';
 
+/**
+ * Where an image's K captions come from: drawn from the model's distribution, or the K best of a beam
+ * search of width K under the captioner's decoding rules (Cornia et al. 2020): captions like those the
+ * captioner will write, so the reward corrects the choices beam search actually makes. With a model
+ * trained with label smoothing, most samples hold an improbable word, and the reward then mostly
+ * teaches the model to drop such words rather than to choose better among the likely ones.
+ */
+export type Candidates = 'sample' | 'beam';
+
 export interface SelfCriticalOptions {
   /** Captions sampled per image (K); at least 2 for the 'mean' baseline. */
   samples: number;
   baseline: Baseline;
+  /** Default 'sample'. */
+  candidates?: Candidates;
   /** Captions per step (rounded down to whole images of `samples` captions each). */
   batchSize: number;
   /** Longest sampled caption in words; longer ones are cut and count as unfinished. */
@@ -100,7 +112,13 @@ export function selfCritical(
   const perStep = Math.max(1, Math.floor(options.batchSize / options.samples));
   return {
     name: 'self-critical',
-    settings: { samples: options.samples, baseline: options.baseline, maxLength: options.maxLength },
+    settings: {
+      samples: options.samples,
+      baseline: options.baseline,
+      maxLength: options.maxLength,
+      // Left out for sampling, the first kind: its runs stay resumable.
+      ...(options.candidates === 'beam' ? { candidates: 'beam' } : {}),
+    },
     rows: () => perStep * options.samples,
     epoch(epoch, model, engine) {
       const order = new Rng(hashInts(options.seed, epoch, 0x5c57)).shuffle([...images]);
@@ -121,11 +139,20 @@ export function selfCritical(
           let sampled: SampledCaption[][];
           let greedy: number[] | undefined;
           try {
-            sampled = await sampleCaptions(decoder, vectors, vocabulary, {
-              samples: options.samples,
-              maxLength: options.maxLength,
-              rng: new Rng(hashInts(options.seed, epoch, step, 0x5a4e)),
-            });
+            sampled =
+              options.candidates === 'beam'
+                ? (
+                    await beamSearch(decoder, vectors, vocabulary, {
+                      beam: options.samples,
+                      results: options.samples,
+                      maxLength: options.maxLength,
+                    })
+                  ).map((captions) => captions.map((c) => ({ tokens: c.tokens, ended: true })))
+                : await sampleCaptions(decoder, vectors, vocabulary, {
+                    samples: options.samples,
+                    maxLength: options.maxLength,
+                    rng: new Rng(hashInts(options.seed, epoch, step, 0x5a4e)),
+                  });
             if (options.baseline === 'greedy') {
               const best = await greedySearch(decoder, vectors, vocabulary, {
                 beam: 1,

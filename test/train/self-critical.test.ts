@@ -140,6 +140,26 @@ test('self-critical fine-tuning raises the reward of a tiny model and refuses a 
     );
     assert.equal(first.history[0].trainReward, rewards[0]);
     await assert.rejects(trainModel(data, { ...scst(7, 3), resume: true }), /objective/);
+
+    // The K best beams as the candidates: their mean reward (what beam search writes) rises too.
+    const beams = await trainModel(data, {
+      ...scst(6),
+      outDir: join(dir, 'scst-beam'),
+      objective: selfCritical(data.train, data.trainFeatures, data.vocabulary, {
+        samples: 3,
+        candidates: 'beam',
+        baseline: 'mean',
+        batchSize: 12,
+        maxLength: 8,
+        seed: 3,
+        clipNorm: 5,
+      }),
+    });
+    const beamRewards = beams.history.map((h) => h.trainReward!);
+    assert.ok(
+      beamRewards[5] > beamRewards[0],
+      `mean beam reward should rise: ${beamRewards.map((x) => x.toFixed(1)).join(', ')}`,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

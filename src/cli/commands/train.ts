@@ -6,7 +6,7 @@ import { METRICS, type Metric } from '../../eval/score.js';
 import { architectureNames, getArchitecture } from '../../model/architectures.js';
 import { captionDevMetric } from '../../pipeline/dev-metric.js';
 import { loadTrainingData, type WorkData } from '../../train/training-data.js';
-import { selfCritical, type Baseline } from '../../train/self-critical.js';
+import { selfCritical, type Baseline, type Candidates } from '../../train/self-critical.js';
 import { loadModel, type LoadedModel } from '../../model/model-folder.js';
 import { defaultMaxLength } from '../../decode/caption-rules.js';
 import { CaptionerError } from '../../util/errors.js';
@@ -50,6 +50,7 @@ interface TrainFlags {
   from?: string;
   samples: number;
   baseline: Baseline;
+  candidates: Candidates;
 }
 
 export function registerTrain(program: Command): void {
@@ -138,6 +139,14 @@ export function registerTrain(program: Command): void {
         .choices(['mean', 'greedy'])
         .default('mean'),
     )
+    .addOption(
+      new Option(
+        '--candidates <kind>',
+        "with --scst: each image's captions are drawn from the model, or are the best of a beam search of that width",
+      )
+        .choices(['sample', 'beam'])
+        .default('sample'),
+    )
     .option('--resume', 'continue the run in --out from its last checkpoint')
     .option('--no-progress', 'no progress bar')
     .action(
@@ -175,7 +184,7 @@ export function registerTrain(program: Command): void {
           start && command.getOptionValueSource('lr') === 'default' ? SCST_LEARNING_RATE : flags.lr;
         process.stderr.write(
           (start
-            ? `self-critical fine-tuning of ${start.dir}, ${flags.samples} samples per image, ${flags.baseline} baseline: `
+            ? `self-critical fine-tuning of ${start.dir}, ${flags.samples} ${flags.candidates === 'beam' ? 'beams' : 'samples'} per image, ${flags.baseline} baseline: `
             : '') +
             `training ${archName} on ${data.train.length} captions (${data.vocabulary.size} ids, ${data.featureDim}-d ${data.encoder?.name ?? ''} features${data.regions ? ` over ${data.regions} regions` : ''}), ${flags.threads} thread(s)\n`,
         );
@@ -189,6 +198,7 @@ export function registerTrain(program: Command): void {
             objective: selfCritical(data.train, data.trainFeatures, data.vocabulary, {
               samples: flags.samples,
               baseline: flags.baseline,
+              candidates: flags.candidates,
               batchSize: flags.batch,
               maxLength: defaultMaxLength(data.maxCaptionLength),
               seed: flags.seed,
