@@ -1,5 +1,6 @@
 import { END, START, type Vocabulary } from '../data/vocabulary.js';
 import type { StepDecoder } from '../model/step-decoder.js';
+import { keepRunning } from './running-rows.js';
 import { FIRST_WORD, rulesFor } from './allowed.js';
 import {
   normalisedScore,
@@ -79,10 +80,7 @@ export async function greedySearch(
       }
     });
     if (keep.length === 0) break;
-    const next = keep.map((row) => running[row]);
-    state = keep.length === running.length ? stepped : decoder.select(stepped, Int32Array.from(keep));
-    tokens = Int32Array.from(next, (r) => r.words[r.words.length - 1]);
-    running = next;
+    ({ state, tokens, running } = keepRunning(decoder, stepped, running, keep));
   }
   return results;
 }

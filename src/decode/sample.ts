@@ -1,5 +1,6 @@
 import { END, START, type Vocabulary } from '../data/vocabulary.js';
 import type { StepDecoder } from '../model/step-decoder.js';
+import { keepRunning } from './running-rows.js';
 import type { Rng } from '../util/random.js';
 import { FIRST_WORD, rulesFor } from './allowed.js';
 
@@ -73,10 +74,7 @@ export async function sampleCaptions(
       else keep.push(row);
     });
     if (keep.length === 0) break;
-    const next = keep.map((row) => running[row]);
-    state = keep.length === running.length ? stepped : decoder.select(stepped, Int32Array.from(keep));
-    tokens = Int32Array.from(next, (r) => r.words[r.words.length - 1]);
-    running = next;
+    ({ state, tokens, running } = keepRunning(decoder, stepped, running, keep));
   }
   // Finished order differs from sample order; a caller pairs samples with images only.
   return results;

@@ -28,7 +28,7 @@ export async function readModelCard(
   const encoder = model.config.encoder;
   return {
     name: basename(model.dir),
-    architecture: model.config.model.arch,
+    architecture: architectureOf(model),
     encoder: { name: encoder?.name ?? 'unknown', sha256: encoder?.sha256 ?? '' },
     vocabSize: model.vocabulary.size,
     lengthPenalty: model.config.decoding?.lengthPenalty ?? 0,
@@ -36,4 +36,12 @@ export async function readModelCard(
     description: await optional(CARD_FILE),
     ...(options.attention ? { attention: true } : {}),
   };
+}
+
+/** "merge", "attention", or for an ensemble its members' ("ensemble of attention + 3 × merge"). */
+function architectureOf(model: LoadedModel): string {
+  if (!model.members) return model.config.model.arch;
+  const counts = new Map<string, number>();
+  for (const m of model.members) counts.set(m.config.model.arch, (counts.get(m.config.model.arch) ?? 0) + 1);
+  return `ensemble of ${[...counts].map(([arch, n]) => (n > 1 ? `${n} × ${arch}` : arch)).join(' + ')}`;
 }

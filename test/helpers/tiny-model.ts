@@ -5,7 +5,7 @@ import { Vocabulary } from '../../src/data/vocabulary.js';
 import { saveModel } from '../../src/model/model-folder.js';
 import { DEFAULT_CLEANING } from '../../src/data/clean.js';
 import type { CaptionItem } from '../../src/train/batches.js';
-import type { TrainData } from '../../src/train/trainer.js';
+import type { TrainData, TrainOptions } from '../../src/train/trainer.js';
 import { Rng } from '../../src/util/random.js';
 import type { ModelConfigBase } from '../../src/model/architecture.js';
 import { getArchitecture } from '../../src/model/architectures.js';
@@ -124,4 +124,24 @@ export async function tinyAttentionModelDir(
     params,
   });
   return dir;
+}
+
+/** Training options for tiny runs in tests: one thread, no progress, no log, constant rate, no early stop. */
+export function tinyTrainOptions(outDir: string): TrainOptions {
+  return {
+    outDir,
+    arch: 'merge',
+    model: TINY_MODEL,
+    epochs: 2,
+    batchSize: 8,
+    learningRate: 1e-2,
+    seed: 11,
+    clipNorm: 5,
+    schedule: 'constant',
+    patience: 0,
+    threads: 1,
+    resume: false,
+    progress: false,
+    log: () => {},
+  };
 }

@@ -9,7 +9,7 @@ import { makeBatch } from '../../src/train/batches.js';
 import { advantages, CaptionReward, selfCritical } from '../../src/train/self-critical.js';
 import { trainModel, type TrainOptions } from '../../src/train/trainer.js';
 import { Rng } from '../../src/util/random.js';
-import { TINY_MODEL, tinyData } from '../helpers/tiny-model.js';
+import { TINY_MODEL, tinyData, tinyTrainOptions } from '../helpers/tiny-model.js';
 import { images, tokenId, ToyDecoder, toyVocabulary, type Table } from '../helpers/toy-decoder.js';
 
 test('sampled captions follow the model distribution, never end on a dangling word, stop at the limit', async () => {
@@ -99,20 +99,10 @@ test('self-critical fine-tuning raises the reward of a tiny model and refuses a 
       embedDropout: 0,
     };
     const base: TrainOptions = {
-      outDir: join(dir, 'xe'),
-      arch: 'merge',
+      ...tinyTrainOptions(join(dir, 'xe')),
       model,
       epochs: 8,
-      batchSize: 8,
-      learningRate: 1e-2,
       seed: 3,
-      clipNorm: 5,
-      schedule: 'constant',
-      patience: 0,
-      threads: 1,
-      resume: false,
-      progress: false,
-      log: () => {},
     };
     const xe = await trainModel(data, base);
     const scst = (epochs: number, samples = 4): TrainOptions => ({

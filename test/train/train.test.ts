@@ -4,26 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadModel } from '../../src/model/model-folder.js';
-import { trainModel, type TrainOptions } from '../../src/train/trainer.js';
+import { trainModel } from '../../src/train/trainer.js';
 import { lockFolder } from '../../src/util/folder-lock.js';
-import { TINY_MODEL, tinyData } from '../helpers/tiny-model.js';
+import { TINY_MODEL, tinyData, tinyTrainOptions } from '../helpers/tiny-model.js';
 
-const base = (outDir: string): TrainOptions => ({
-  outDir,
-  arch: 'merge',
-  model: TINY_MODEL,
-  epochs: 2,
-  batchSize: 8,
-  learningRate: 1e-2,
-  seed: 11,
-  clipNorm: 5,
-  schedule: 'constant',
-  patience: 0,
-  threads: 1,
-  resume: false,
-  progress: false,
-  log: () => {},
-});
+const base = tinyTrainOptions;
 
 async function withDirs<T>(n: number, f: (dirs: string[]) => Promise<T>): Promise<T> {
   const dirs = await Promise.all(
