@@ -4,6 +4,7 @@ import { greedySearch } from '../decode/greedy.js';
 import { sampleCaptions, type SampledCaption } from '../decode/sample.js';
 import { CiderD } from '../eval/cider.js';
 import { openWeightsDecoder } from '../model/open-decoder.js';
+import { CaptionerError } from '../util/errors.js';
 import { hashInts, Rng } from '../util/random.js';
 import { makeBatch, rowSeeds, type CaptionItem, type FeatureTable } from './batches.js';
 import type { Objective, StepStats } from './trainer.js';
@@ -106,7 +107,10 @@ export function selfCritical(
   options: SelfCriticalOptions,
 ): Objective {
   if (options.baseline === 'mean' && options.samples < 2)
-    throw new RangeError('self-critical training with the mean baseline needs at least 2 samples per image');
+    throw new CaptionerError(
+      'USAGE',
+      'self-critical training with the mean baseline needs at least 2 samples per image (--samples)',
+    );
   const reward = new CaptionReward(train);
   const images = reward.images;
   const perStep = Math.max(1, Math.floor(options.batchSize / options.samples));

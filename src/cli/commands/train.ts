@@ -194,7 +194,7 @@ export function registerTrain(program: Command): void {
           model: start ? { ...start.config.model } : model,
           ...(start && {
             initialParams: start.params,
-            notes: { fineTunedFrom: start.dir, startEpoch: start.config.training?.epoch },
+            notes: { fineTunedFrom: flags.from, startEpoch: start.config.training?.epoch },
             objective: selfCritical(data.train, data.trainFeatures, data.vocabulary, {
               samples: flags.samples,
               baseline: flags.baseline,
