@@ -51,6 +51,7 @@ export interface SaveModelInput {
   params: Float32Array;
   dtype?: StoredDtype;
   training?: Record<string, unknown>;
+  decoding?: ModelFolderConfig['decoding'];
 }
 
 /** Writes the three files, each atomically; weights and vocabulary first, so config.json comes last. */
@@ -79,6 +80,7 @@ export async function saveModel(dir: string, input: SaveModelInput): Promise<voi
     maxCaptionLength: input.maxCaptionLength,
     weights: { file: WEIGHTS_FILE, dtype },
     ...(input.training ? { training: input.training } : {}),
+    ...(input.decoding ? { decoding: input.decoding } : {}),
   };
   await writeJsonAtomic(join(dir, CONFIG_FILE), config);
 }
@@ -167,6 +169,7 @@ export function saveInputOf(m: LoadedModel): SaveModelInput {
     params: m.params,
     dtype: m.config.weights.dtype,
     training: m.config.training,
+    decoding: m.config.decoding,
   };
 }
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { loadModel, saveEnsemble } from '../../model/model-folder.js';
+import { loadModel, saveEnsemble, saveInputOf, saveModel } from '../../model/model-folder.js';
 import { nonNegative, runCommand } from '../run-command.js';
 
 interface EnsembleFlags {
@@ -14,7 +14,7 @@ export function registerEnsemble(program: Command): void {
   program
     .command('ensemble')
     .description(
-      'combine trained models (same vocabulary and encoder) into one model folder that averages them',
+      'combine trained models (same vocabulary and encoder) into one model folder that averages them; given one model, write it again (e.g. as int8, with a length penalty)',
     )
     .argument('<models...>', 'model folders written by `captioner train`')
     .requiredOption('--out <dir>', 'ensemble model folder to write')
@@ -35,10 +35,18 @@ export function registerEnsemble(program: Command): void {
           members.push(m);
         }
         const out = resolve(flags.out);
+        const decoding =
+          flags.lengthPenalty !== undefined ? { decoding: { lengthPenalty: flags.lengthPenalty } } : {};
+        if (members.length === 1) {
+          await saveModel(out, { ...saveInputOf(members[0]), ...decoding });
+          process.stdout.write(`model written to ${out}\n`);
+          return;
+        }
         await saveEnsemble(out, members, {
-          ...(flags.lengthPenalty !== undefined ? { decoding: { lengthPenalty: flags.lengthPenalty } } : {}),
+          ...decoding,
           training: {
-            ensembleOf: dirs.map((d) => resolve(d)),
+            // As given: an absolute path would name the machine it was built on.
+            ensembleOf: dirs,
             members: members.map((m) => m.config.training ?? {}),
           },
         });
