@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -7,7 +7,7 @@ import { captionProblems } from '../../src/decode/caption-rules.js';
 import { runCli } from '../helpers/cli.js';
 import { makeFlickrFixture, tokenLines } from '../helpers/flickr-fixture.js';
 import { makeRandomModel } from '../helpers/random-model.js';
-import { DOG_PHOTOS, flickrImages, sharedEncoderPath, SKIP_NO_MODEL } from '../helpers/vision.js';
+import { DOG_PHOTOS, sharedEncoderPath, SKIP_NO_MODEL } from '../helpers/vision.js';
 
 const PHOTOS = [
   ...DOG_PHOTOS,
@@ -33,9 +33,8 @@ test('captioner eval keeps the decoding rules on both paths, turns them off on r
   const data = await makeFlickrFixture({
     captionLines: PHOTOS.flatMap((p, i) => tokenLines(p, five(i % 2 ? 'dog' : 'man'))),
     splits: { train: PHOTOS.slice(0, 1), dev: PHOTOS.slice(1, 5), test: PHOTOS.slice(5) },
+    photos: PHOTOS,
   });
-  await mkdir(join(data, 'Images'));
-  for (const p of PHOTOS) await copyFile(join(flickrImages(), p), join(data, 'Images', p));
   const work = await mkdtemp(join(tmpdir(), 'captioner-work-'));
   assert.equal((await runCli(['prepare', '--data', data, '--out', work, '--min-count', '1'])).code, 0);
   assert.equal((await runCli(['features', '--data', data, '--out', work])).code, 0);

@@ -1,6 +1,7 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { flickrImages } from './vision.js';
 
 export interface FixtureOptions {
   /** Lines of the caption file, written as is. */
@@ -9,6 +10,8 @@ export interface FixtureOptions {
   splits: { train: string[]; dev: string[]; test: string[] };
   /** Photos to create in Images/ (content is irrelevant to `prepare`). */
   images?: string[];
+  /** Flickr8k photos of ../shared to copy into Images/ (real pixels, for `features`). */
+  photos?: string[];
 }
 
 /** A tiny Flickr8k-shaped folder in a fresh temp dir. */
@@ -21,10 +24,11 @@ export async function makeFlickrFixture(options: FixtureOptions): Promise<string
   for (const split of ['train', 'dev', 'test'] as const) {
     await writeFile(join(dir, `Flickr_8k.${split}Images.txt`), options.splits[split].join('\n') + '\n');
   }
-  if (options.images) {
-    await mkdir(join(dir, 'Images'));
-    for (const image of options.images) await writeFile(join(dir, 'Images', image), 'not read by prepare');
-  }
+  if (options.images || options.photos) await mkdir(join(dir, 'Images'));
+  for (const image of options.images ?? [])
+    await writeFile(join(dir, 'Images', image), 'not read by prepare');
+  for (const photo of options.photos ?? [])
+    await copyFile(join(flickrImages(), photo), join(dir, 'Images', photo));
   return dir;
 }
 

@@ -72,9 +72,8 @@ test('captioner eval captions a split from photos or stored features and scores 
   const data = await makeFlickrFixture({
     captionLines: PHOTOS.flatMap((p, i) => tokenLines(p, five(i % 2 ? 'dog' : 'man'))),
     splits: { train: PHOTOS.slice(0, 2), dev: PHOTOS.slice(2, 4), test: PHOTOS.slice(4) },
+    photos: PHOTOS,
   });
-  await mkdir(join(data, 'Images'));
-  for (const p of PHOTOS) await copyFile(join(flickrImages(), p), join(data, 'Images', p));
   const work = await mkdtemp(join(tmpdir(), 'captioner-work-'));
   assert.equal((await runCli(['prepare', '--data', data, '--out', work, '--min-count', '1'])).code, 0);
   const features = await runCli(['features', '--data', data, '--out', work]);

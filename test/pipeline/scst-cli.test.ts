@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../helpers/cli.js';
 import { makeFlickrFixture, tokenLines } from '../helpers/flickr-fixture.js';
-import { DOG_PHOTOS, flickrImages, sharedEncoderPath, SKIP_NO_MODEL } from '../helpers/vision.js';
+import { DOG_PHOTOS, sharedEncoderPath, SKIP_NO_MODEL } from '../helpers/vision.js';
 
 const PHOTOS = [...DOG_PHOTOS, '1000268201_693b08cb0e.jpg', '1001773457_577c3a7d70.jpg'];
 
@@ -15,9 +15,8 @@ test('captioner train --scst --from fine-tunes a trained model, and refuses what
   const data = await makeFlickrFixture({
     captionLines: PHOTOS.flatMap((p, i) => tokenLines(p, captions(i % 2 ? 'dog' : 'man'))),
     splits: { train: PHOTOS.slice(0, 3), dev: PHOTOS.slice(3, 4), test: PHOTOS.slice(4) },
+    photos: PHOTOS,
   });
-  await mkdir(join(data, 'Images'));
-  for (const p of PHOTOS) await copyFile(join(flickrImages(), p), join(data, 'Images', p));
   const work = await mkdtemp(join(tmpdir(), 'captioner-scst-'));
   assert.equal((await runCli(['prepare', '--data', data, '--out', work, '--min-count', '1'])).code, 0);
   assert.equal((await runCli(['features', '--data', data, '--out', work])).code, 0);
