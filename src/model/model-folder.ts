@@ -148,11 +148,14 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   return { dir, config, architecture, vocabulary, layout, params };
 }
 
+/** What a model was trained on, as far as combining or continuing it goes. */
+export type TrainedOn = Pick<LoadedModel, 'vocabulary'> & { config: Pick<ModelFolderConfig, 'encoder'> };
+
 /**
- * Why two models cannot be combined (ensembled or averaged), or undefined when they can: they must
- * speak the same vocabulary and read the same encoder's features.
+ * Why two models cannot be combined (ensembled or averaged), or a model fine-tuned on a work folder,
+ * or undefined when they can: they must speak the same vocabulary and read the same encoder's features.
  */
-export function incompatibility(a: LoadedModel, b: LoadedModel): string | undefined {
+export function incompatibility(a: TrainedOn, b: TrainedOn): string | undefined {
   if (a.vocabulary.tokens.join('\n') !== b.vocabulary.tokens.join('\n')) return 'another vocabulary';
   if (a.config.encoder?.sha256 !== b.config.encoder?.sha256) return 'another encoder';
   return undefined;

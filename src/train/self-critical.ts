@@ -132,14 +132,11 @@ export function selfCritical(
         async run(step, learningRate): Promise<StepStats> {
           const chosen = order.slice(step * perStep, (step + 1) * perStep);
           const vectors = chosen.map((i) => features(i));
+          // Each image's features once (a spatial map is decoded from float16), for all its captions.
+          const byImage = new Map(chosen.map((image, k) => [image, vectors[k]]));
           // The decoding graphs hold the weights as constants: rebuilt from the live weights each step
           // (about a tenth of a second), so every caption is sampled from the policy being trained.
-          const decoder = await openWeightsDecoder({
-            architecture: model.arch,
-            config: model.config,
-            layout: model.layout,
-            params: model.params,
-          });
+          const decoder = await openWeightsDecoder(model);
           let sampled: SampledCaption[][];
           let greedy: number[] | undefined;
           try {
@@ -158,10 +155,7 @@ export function selfCritical(
                     rng: new Rng(hashInts(options.seed, epoch, step, 0x5a4e)),
                   });
             if (options.baseline === 'greedy') {
-              const best = await greedySearch(decoder, vectors, vocabulary, {
-                beam: 1,
-                maxLength: options.maxLength,
-              });
+              const best = await greedySearch(decoder, vectors, vocabulary, { maxLength: options.maxLength });
               greedy = best.map((c, k) =>
                 reward.score(chosen[k], { tokens: c[0]?.tokens ?? [], ended: true }),
               );
@@ -181,7 +175,7 @@ export function selfCritical(
           });
           const batch = makeBatch(
             items,
-            features,
+            (image) => byImage.get(image)!,
             model.inputSize,
             rowSeeds(options.seed, epoch, step, items.length),
           );

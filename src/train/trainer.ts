@@ -4,7 +4,7 @@ import type { CleaningOptions } from '../data/clean.js';
 import type { Vocabulary } from '../data/vocabulary.js';
 import { inputShape, type ModelConfigBase } from '../model/architecture.js';
 import { getArchitecture } from '../model/architectures.js';
-import { openWeightsDecoder } from '../model/open-decoder.js';
+import { openWeightsDecoder, type DecoderWeights } from '../model/open-decoder.js';
 import { saveModel, type ModelEncoderIdentity } from '../model/model-folder.js';
 import { ParamLayout } from '../model/params.js';
 import type { StepDecoder } from '../model/step-decoder.js';
@@ -17,7 +17,6 @@ import { hashInts, Rng } from '../util/random.js';
 import { makeBatch, planEpoch, planEval, rowSeeds, type CaptionItem, type FeatureTable } from './batches.js';
 import { loadCheckpoint, saveCheckpoint, type EpochRecord, type TrainerState } from './checkpoint.js';
 import { TrainingEngine } from './engine.js';
-import type { Architecture } from '../model/architecture.js';
 import { lossCurveSvg } from './loss-curve.js';
 
 export type Schedule = 'constant' | 'cosine' | 'plateau';
@@ -80,13 +79,11 @@ export interface TrainData {
   maxCaptionLength: number;
 }
 
-/** What the model being trained is, for an objective that decodes with it (self-critical sampling). */
-export interface TrainingModel {
-  arch: Architecture;
-  config: ModelConfigBase;
-  layout: ParamLayout;
-  /** The live weights (updated in place by every step). */
-  params: Float32Array;
+/**
+ * The model being trained, for an objective that decodes with it (self-critical sampling): its
+ * `params` are the live weights, updated in place by every step.
+ */
+export interface TrainingModel extends DecoderWeights {
   /** Floats per image of the features the model reads. */
   inputSize: number;
 }
@@ -228,7 +225,7 @@ async function train(data: TrainData, options: TrainOptions): Promise<TrainResul
       );
     params.set(options.initialParams);
   } else arch.init(config, layout, params, new Rng(hashInts(options.seed, 0x1417)));
-  const model: TrainingModel = { arch, config, layout, params, inputSize };
+  const model: TrainingModel = { architecture: arch, config, layout, params, inputSize };
   const state: TrainerState = checkpoint?.state ?? {
     epoch: 0,
     learningRate: options.learningRate,
@@ -252,7 +249,6 @@ async function train(data: TrainData, options: TrainOptions): Promise<TrainResul
       const epoch = state.epoch;
       const steps = objective.epoch(epoch, model, engine);
       totalSteps ||= steps.count * options.epochs;
-      const stepsPerEpoch = steps.count;
       const progress = createProgress({
         label: `epoch ${epoch + 1}/${options.epochs}`,
         total: steps.count,
@@ -267,7 +263,7 @@ async function train(data: TrainData, options: TrainOptions): Promise<TrainResul
       let samples = 0;
       let learningRate = state.learningRate;
       for (let step = 0; step < steps.count; step++) {
-        learningRate = learningRateAt(options, state.learningRate, epoch * stepsPerEpoch + step, totalSteps);
+        learningRate = learningRateAt(options, state.learningRate, epoch * steps.count + step, totalSteps);
         const r = await steps.run(step, learningRate);
         lossSum += r.lossSum;
         tokens += r.tokens;
@@ -304,7 +300,7 @@ async function train(data: TrainData, options: TrainOptions): Promise<TrainResul
         ...(samples ? { trainReward: (100 * rewardSum) / samples } : {}),
       };
       if (options.devMetric) {
-        const decoder = await openWeightsDecoder({ architecture: arch, config, layout, params });
+        const decoder = await openWeightsDecoder(model);
         try {
           record.devMetric = {
             name: options.devMetric.name,

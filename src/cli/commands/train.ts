@@ -7,7 +7,7 @@ import { architectureNames, getArchitecture } from '../../model/architectures.js
 import { captionDevMetric } from '../../pipeline/dev-metric.js';
 import { loadTrainingData, type WorkData } from '../../train/training-data.js';
 import { selfCritical, type Baseline, type Candidates } from '../../train/self-critical.js';
-import { loadModel, type LoadedModel } from '../../model/model-folder.js';
+import { incompatibility, loadModel, type LoadedModel } from '../../model/model-folder.js';
 import { defaultMaxLength } from '../../decode/caption-rules.js';
 import { CaptionerError } from '../../util/errors.js';
 import { inputShape } from '../../model/architecture.js';
@@ -263,14 +263,12 @@ async function fineTuningStart(flags: TrainFlags, command: Command): Promise<Loa
 
 /** The work folder must be the one the model was trained on: same vocabulary, same features. */
 function checkSameData(start: LoadedModel, data: WorkData): void {
-  const why =
-    start.vocabulary.tokens.join('\n') !== data.vocabulary.tokens.join('\n')
-      ? "its vocabulary differs from the work folder's"
-      : start.config.model.featureDim !== data.featureDim
-        ? `it reads ${start.config.model.featureDim}-d features, the work folder holds ${data.featureDim}-d`
-        : start.config.encoder && data.encoder && start.config.encoder.sha256 !== data.encoder.sha256
-          ? `it was trained on ${start.config.encoder.name} features, the work folder holds ${data.encoder.name}`
-          : undefined;
+  const other = incompatibility(start, { vocabulary: data.vocabulary, config: { encoder: data.encoder } });
+  const why = other
+    ? `it has ${other} than the work folder`
+    : start.config.model.featureDim !== data.featureDim
+      ? `it reads ${start.config.model.featureDim}-d features, the work folder holds ${data.featureDim}-d`
+      : undefined;
   if (why)
     throw new CaptionerError(
       'USAGE',
