@@ -160,20 +160,34 @@ function multiply(a: Constant, b: Constant): Constant | undefined {
   const dims = da.map((x, i) => Math.max(x, db[i]));
   if (dims.some((x, i) => (da[i] !== x && da[i] !== 1) || (db[i] !== x && db[i] !== 1))) return undefined;
   const size = dims.reduce((x, y) => x * y, 1);
-  // The common case (weights · per-row scales): one operand whole, the other constant along trailing axes.
+  // The common cases (weights · per-row or per-column scales): one operand whole, the other constant
+  // along trailing axes (per row: small[i / inner]) or along leading ones (per column: small[i % inner]).
   const rows = (big: number[], small: number[]) => {
     let k = rank;
     while (k > 0 && small[k - 1] === 1) k--;
     return big.every((d, i) => (i < k ? small[i] === d : true)) ? big.slice(k).reduce((x, y) => x * y, 1) : 0;
   };
+  const columns = (big: number[], small: number[]) => {
+    let k = 0;
+    while (k < rank && small[k] === 1) k++;
+    return big.every((d, i) => (i >= k ? small[i] === d : true))
+      ? big.slice(k).reduce((x, y) => x * y, 1)
+      : 0;
+  };
   for (const [big, small, bd, sd] of [
     [a, b, da, db],
     [b, a, db, da],
   ] as const) {
-    const inner = bd.every((d, i) => d === dims[i]) ? rows(bd, sd) : 0;
-    if (inner > 0) {
-      const out = new Float32Array(size);
-      for (let i = 0; i < size; i++) out[i] = big.data[i] * small.data[Math.floor(i / inner)];
+    if (!bd.every((d, i) => d === dims[i])) continue;
+    const out = new Float32Array(size);
+    const perRow = rows(bd, sd);
+    if (perRow > 0) {
+      for (let i = 0; i < size; i++) out[i] = big.data[i] * small.data[Math.floor(i / perRow)];
+      return { dims, data: out };
+    }
+    const perColumn = columns(bd, sd);
+    if (perColumn > 0) {
+      for (let i = 0; i < size; i++) out[i] = big.data[i] * small.data[i % perColumn];
       return { dims, data: out };
     }
   }

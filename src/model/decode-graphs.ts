@@ -10,6 +10,7 @@ import {
   type StateSpec,
 } from './architecture.js';
 import type { ParamLayout } from './params.js';
+import type { Int8Matrix } from './safetensors.js';
 import type { ModelScope } from './scope.js';
 
 /** Graph-wide names: the start graph reads FEATURES, the step graph reads TOKENS. */
@@ -36,11 +37,8 @@ export interface DecoderWeights {
   int8?: ReadonlyMap<string, Int8Weights>;
 }
 
-/** An int8 matrix, rows × cols, with one float32 scale per row: value = values[r, c] · scales[r]. */
-export interface Int8Weights {
-  values: Int8Array;
-  scales: Float32Array;
-}
+/** An int8 matrix as a Q8 model folder stores it (values and a scale per row or per column). */
+export type Int8Weights = Int8Matrix;
 
 export interface StepModels {
   /** Features → the states computed at the start; absent when every state starts at zero. */
@@ -75,10 +73,11 @@ class ConstantScope implements ModelScope {
       const shape = layout.spec(name).shape;
       const q = int8?.get(name);
       if (q && shape.length === 2) {
-        // [rows, cols] int8 · [rows, 1] scales. InferenceGraph then leaves an embedding product unfolded
-        // (its operands are no longer constants): a step does the lookup and a small product.
+        // [rows, cols] int8 · [rows, 1] or [1, cols] scales. InferenceGraph then leaves an embedding product
+        // unfolded (its operands are no longer constants): a step does the lookup and a small product.
         const values = this.g.constant(`${this.prefix}${name}.q8`, 'int8', shape, q.values);
-        const scales = this.g.constant(`${this.prefix}${name}.q8_scale`, 'float32', [shape[0], 1], q.scales);
+        const scaleShape = q.perRow ? [shape[0], 1] : [1, shape[1]];
+        const scales = this.g.constant(`${this.prefix}${name}.q8_scale`, 'float32', scaleShape, q.scales);
         v = op.mul(this.g, op.cast(this.g, values, 'float32'), scales);
       } else v = this.g.constant(this.prefix + name, 'float32', shape, layout.view(params, name));
       this.cache.set(name, v);

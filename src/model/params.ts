@@ -2,6 +2,8 @@
 export interface ParamSpec {
   name: string;
   shape: number[];
+  /** A lookup table (an embedding: rows are read alone, not multiplied): int8 storage scales its rows. */
+  lookup?: boolean;
 }
 
 export class ParamLayout {
@@ -41,8 +43,16 @@ export class ParamLayout {
   }
 
   /** Every parameter of `flat` as a named tensor (views, not copies), names under `prefix`: for saving. */
-  tensors(flat: Float32Array, prefix = ''): { name: string; shape: number[]; data: Float32Array }[] {
-    return this.specs.map((s) => ({ name: prefix + s.name, shape: s.shape, data: this.view(flat, s.name) }));
+  tensors(
+    flat: Float32Array,
+    prefix = '',
+  ): { name: string; shape: number[]; data: Float32Array; lookup?: boolean }[] {
+    return this.specs.map((s) => ({
+      name: prefix + s.name,
+      shape: s.shape,
+      data: this.view(flat, s.name),
+      lookup: s.lookup,
+    }));
   }
 
   /** A new flat array filled from one array per parameter; `get` finds (and checks) each one. */

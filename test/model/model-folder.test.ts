@@ -35,34 +35,71 @@ test('safetensors: float32 bit for bit, float16 to half precision', () => {
   assert.equal(fromFloat16Bits(toFloat16Bits(1 / 3)), 0.333251953125);
 });
 
-test('safetensors Q8: int8 matrices with a scale per row, within half a step of the original', () => {
+test('safetensors Q8: a kernel scaled per column, a lookup table per row, each within half a step', () => {
   const rng = new Rng(8);
   const data = Float32Array.from({ length: 3 * 50 }, () => rng.next() * 2 - 1);
   data.fill(0, 50, 100); // an all-zero row
+  for (let r = 0; r < 3; r++) data[r * 50 + 7] = 0; // an all-zero column
   const bias = Float32Array.from([0.1, -0.2, 0.3]);
   const bytes = Buffer.concat(
     encodeSafetensors(
       [
         { name: 'w', shape: [3, 50], data },
+        { name: 'table', shape: [3, 50], data, lookup: true },
         { name: 'b', shape: [3], data: bias },
       ],
       { dtype: 'Q8' },
     ),
   );
-  assert.ok(bytes.length < 3 * 50 + 3 * 4 + 3 * 4 + 400);
+  assert.ok(bytes.length < 2 * (3 * 50) + 50 * 4 + 3 * 4 + 3 * 4 + 500);
   const file = decodeSafetensors(bytes);
-  assert.deepEqual([...file.tensors.keys()].sort(), ['b', 'w']);
+  assert.deepEqual([...file.tensors.keys()].sort(), ['b', 'table', 'w']);
   assert.deepEqual(file.tensors.get('b')!.data, bias);
-  const w = file.tensors.get('w')!;
-  assert.equal(w.dtype, 'Q8');
-  for (let r = 0; r < 3; r++) {
-    const row = data.subarray(r * 50, (r + 1) * 50);
-    const step = Math.max(...row.map(Math.abs)) / 127;
-    for (let c = 0; c < 50; c++) assert.ok(Math.abs(w.data[r * 50 + c] - row[c]) <= step / 2 + 1e-7);
-  }
+  const within = (
+    name: string,
+    group: (r: number, c: number) => number,
+    members: (k: number) => number[],
+  ) => {
+    const t = file.tensors.get(name)!;
+    assert.equal(t.dtype, 'Q8');
+    for (let r = 0; r < 3; r++)
+      for (let c = 0; c < 50; c++) {
+        const i = r * 50 + c;
+        const step = Math.max(...members(group(r, c)).map((j) => Math.abs(data[j]))) / 127;
+        assert.ok(Math.abs(t.data[i] - data[i]) <= step / 2 + 1e-7, `${name}[${r}, ${c}]`);
+        assert.equal(t.data[i], Math.fround(t.int8!.values[i] * t.int8!.scales[group(r, c)]));
+      }
+  };
+  within(
+    'w',
+    (_r, c) => c,
+    (c) => [c, 50 + c, 100 + c],
+  );
+  within(
+    'table',
+    (r) => r,
+    (r) => Array.from({ length: 50 }, (_, c) => r * 50 + c),
+  );
+  assert.equal(file.tensors.get('w')!.int8!.perRow, false);
+  assert.equal(file.tensors.get('table')!.int8!.perRow, true);
   const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString());
   assert.equal(header.w.dtype, 'I8');
-  assert.deepEqual(header['w.q8_scale'].shape, [3]);
+  assert.deepEqual(header['w.q8_scale'].shape, [1, 50]);
+  assert.deepEqual(header['table.q8_scale'].shape, [3]);
+});
+
+test('safetensors Q8: scales that fit neither rows nor columns are refused', () => {
+  const header = JSON.stringify({
+    w: { dtype: 'I8', shape: [2, 2], data_offsets: [0, 4] },
+    'w.q8_scale': { dtype: 'F32', shape: [3], data_offsets: [4, 16] },
+  });
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(header.length));
+  const file = Buffer.concat([prefix, Buffer.from(header), Buffer.from([1, 2, 3, 4]), Buffer.alloc(12)]);
+  assert.throws(
+    () => decodeSafetensors(file, 'w.safetensors'),
+    /w\.safetensors: w is int8 without a w\.q8_scale of one value per row/,
+  );
 });
 
 test('a saved model loads back bit for bit and decodes like the training graph', async () => {

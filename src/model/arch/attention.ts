@@ -80,7 +80,7 @@ export const attentionArchitecture: Architecture<AttentionConfig> = {
       ...denseParams(P.initC, c.featureDim, c.units),
       ...attentionParams(P.attention, c.featureDim, c.units, c.attentionDim),
       ...denseParams(P.gate, c.units, 1),
-      { name: P.embedding, shape: [c.vocabSize, c.embedDim] },
+      { name: P.embedding, shape: [c.vocabSize, c.embedDim], lookup: true },
       ...lstmParams(P.lstm, c.embedDim, c.units),
       { name: P.contextKernel, shape: [c.featureDim, 4 * c.units] },
       ...denseParams(P.output, c.units, c.vocabSize),

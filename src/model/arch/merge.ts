@@ -79,7 +79,7 @@ export const mergeArchitecture: Architecture<MergeConfig> = {
   params(c): ParamSpec[] {
     return [
       ...denseParams('image', c.featureDim, c.units),
-      { name: P.embedding, shape: [c.vocabSize, c.embedDim] },
+      { name: P.embedding, shape: [c.vocabSize, c.embedDim], lookup: true },
       ...lstmParams('lstm', c.embedDim, c.units),
       ...denseParams('decoder', c.units, c.decoderUnits),
       ...denseParams('output', c.decoderUnits, c.vocabSize),
