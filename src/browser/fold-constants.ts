@@ -64,11 +64,16 @@ function writeVarint(out: number[], v: number): void {
   out.push(v);
 }
 
-function lengthDelimited(field: number, body: Uint8Array): Uint8Array[] {
+/** A length-delimited field whose payload is `body` (one array, or parts written one after another). */
+function lengthDelimited(field: number, body: Uint8Array | Uint8Array[]): Uint8Array[] {
+  const parts = Array.isArray(body) ? body : [body];
   const head: number[] = [];
   writeVarint(head, field * 8 + 2);
-  writeVarint(head, body.length);
-  return [Uint8Array.from(head), body];
+  writeVarint(
+    head,
+    parts.reduce((n, p) => n + p.length, 0),
+  );
+  return [Uint8Array.from(head), ...parts];
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
@@ -136,7 +141,8 @@ function readNode(body: Uint8Array): { op: string; inputs: string[]; outputs: st
   return node;
 }
 
-function writeTensor(name: string, { dims, data }: Constant): Uint8Array {
+/** A float TensorProto as parts (the weights' bytes are not copied here). */
+function writeTensor(name: string, { dims, data }: Constant): Uint8Array[] {
   const parts: Uint8Array[] = [];
   const packed: number[] = [];
   for (const d of dims) writeVarint(packed, d);
@@ -148,7 +154,7 @@ function writeTensor(name: string, { dims, data }: Constant): Uint8Array {
   parts.push(...lengthDelimited(8, new TextEncoder().encode(name)));
   const floats = data instanceof Float32Array ? data : Float32Array.from(data);
   parts.push(...lengthDelimited(9, new Uint8Array(floats.buffer, floats.byteOffset, floats.byteLength)));
-  return concat(parts);
+  return parts;
 }
 
 /** a · b with numpy broadcasting (same rank after left-padding with 1s). */
@@ -180,14 +186,18 @@ function multiply(a: Constant, b: Constant): Constant | undefined {
   ] as const) {
     if (!bd.every((d, i) => d === dims[i])) continue;
     const out = new Float32Array(size);
+    const x = big.data;
+    const y = small.data;
     const perRow = rows(bd, sd);
     if (perRow > 0) {
-      for (let i = 0; i < size; i++) out[i] = big.data[i] * small.data[Math.floor(i / perRow)];
+      for (let r = 0, i = 0; i < size; r++)
+        for (let end = i + perRow, k = y[r]; i < end; i++) out[i] = x[i] * k;
       return { dims, data: out };
     }
     const perColumn = columns(bd, sd);
     if (perColumn > 0) {
-      for (let i = 0; i < size; i++) out[i] = big.data[i] * small.data[i % perColumn];
+      for (let i = 0; i < size; i += perColumn)
+        for (let c = 0; c < perColumn; c++) out[i + c] = x[i + c] * y[c];
       return { dims, data: out };
     }
   }
@@ -244,7 +254,7 @@ export function foldDequantization(model: Uint8Array): Uint8Array {
     let result: Constant | undefined;
     if (node.op === 'Cast' && node.to === FLOAT && node.inputs.length === 1) {
       const x = value(node.inputs[0]);
-      if (x) result = { dims: x.dims, data: Float32Array.from(x.data) };
+      if (x) result = { dims: x.dims, data: new Float32Array(x.data) }; // typed-array conversion, not an iterator
     } else if (node.op === 'Mul' && node.inputs.length === 2) {
       const [a, b] = node.inputs.map(value);
       if (a && b) result = multiply(a, b);
@@ -263,6 +273,7 @@ export function foldDequantization(model: Uint8Array): Uint8Array {
     if (f.field === 12 && f.body)
       for (const g of fields(f.body)) if (g.field === 1 && g.body) used.add(text(g.body));
   }
+  // The new model is assembled from parts and copied once, at the end (the weights are ~20 MB).
   const parts: Uint8Array[] = [];
   for (const f of graph) {
     if (removed.has(f)) continue;
@@ -272,9 +283,8 @@ export function foldDequantization(model: Uint8Array): Uint8Array {
   }
   for (const [name, constant] of folded)
     if (used.has(name)) parts.push(...lengthDelimited(5, writeTensor(name, constant)));
-  const newGraph = concat(parts);
   const out: Uint8Array[] = [];
   for (const f of top)
-    out.push(...(f === graphField ? lengthDelimited(7, newGraph) : [model.subarray(f.start, f.end)]));
+    out.push(...(f === graphField ? lengthDelimited(7, parts) : [model.subarray(f.start, f.end)]));
   return concat(out);
 }

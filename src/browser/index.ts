@@ -119,8 +119,11 @@ export async function loadCaptioner(options: LoadOptions): Promise<BrowserCaptio
   let runtime: Promise<void> | undefined;
   const startRuntime = () => {
     runtime ??= startWebRuntime();
-    runtime.catch(() => undefined); // a failure surfaces at the first session below
+    runtime.then(() => rememberRuntime(options.wasmPaths)).catch(() => undefined); // a failure surfaces at the first session below
   };
+  // A page that started the runtime before has its wasm in the HTTP cache: start it at once, before
+  // the model's config is even fetched (its start, not reading the model, is the longer wait).
+  if (runtimeStartedBefore(options.wasmPaths)) startRuntime();
   const { config, files, fromCache } = await fetchModelFiles(base.href, {
     cacheName: options.cache,
     onProgress: options.onProgress,
@@ -140,6 +143,31 @@ export async function loadCaptioner(options: LoadOptions): Promise<BrowserCaptio
   options.onProgress?.({ phase: 'ready', loaded: total, total, fromCache });
   const timings = { filesMs: round(t1 - t0), startMs: round(t2 - t1), ...core.timings };
   return new WebCaptioner(core, webRuntimeInfo(), fromCache, timings, options.resampling ?? 'lanczos3');
+}
+
+const RUNTIME_MARK = 'captioner-runtime-started';
+const storage = () =>
+  (
+    globalThis as {
+      localStorage?: { getItem(key: string): string | null; setItem(key: string, value: string): void };
+    }
+  ).localStorage;
+
+/** Whether this origin started the runtime from these wasm files before (a localStorage mark). */
+function runtimeStartedBefore(wasmPaths: string | undefined): boolean {
+  try {
+    return storage()?.getItem(RUNTIME_MARK) === (wasmPaths ?? 'default');
+  } catch {
+    return false; // storage blocked: start it the first-visit way
+  }
+}
+
+function rememberRuntime(wasmPaths: string | undefined): void {
+  try {
+    storage()?.setItem(RUNTIME_MARK, wasmPaths ?? 'default');
+  } catch {
+    // storage blocked or full: the next visit starts the runtime a little later
+  }
 }
 
 class WebCaptioner implements BrowserCaptioner {

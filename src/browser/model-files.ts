@@ -49,16 +49,20 @@ export async function fetchModelFiles(
     return { ...entry, url: new URL(name, baseUrl).href };
   });
   const keyOf = (e: { url: string; sha256: string }) => `${e.url}?sha256=${e.sha256}`;
+  // The files are looked up and read all at once: one after the other, a second visit waited on each.
   const hits = new Map<string, Response>();
   if (cache)
-    for (const e of entries) {
-      const hit = await cache.match(keyOf(e));
+    for (const [e, hit] of await Promise.all(
+      entries.map(async (e) => [e, await cache.match(keyOf(e))] as const),
+    ))
       if (hit) hits.set(e.name, hit);
-    }
   const fromCache = hits.size === entries.length;
   options.onCacheChecked?.(fromCache);
-  const cached = new Map<string, Uint8Array>();
-  for (const [name, hit] of hits) cached.set(name, new Uint8Array(await hit.arrayBuffer()));
+  const cached = new Map<string, Uint8Array>(
+    await Promise.all(
+      [...hits].map(async ([name, hit]) => [name, new Uint8Array(await hit.arrayBuffer())] as const),
+    ),
+  );
   const extra = fromCache ? [] : (options.prefetch ?? []);
   const total = entries.reduce((a, e) => a + e.bytes, 0) + extra.reduce((a, e) => a + e.bytes, 0);
   let loaded = [...cached.values()].reduce((a, b) => a + b.length, 0);
