@@ -1,4 +1,5 @@
 import * as ort from 'onnxruntime-web/wasm';
+import { SessionCore, type RuntimeSession, type SessionOptions } from './session-core.js';
 
 /**
  * The browser's sibling of `onnx.ts`: the same functions over onnxruntime-web (WebAssembly, SIMD,
@@ -6,25 +7,7 @@ import * as ort from 'onnxruntime-web/wasm';
  * file, so the step decoder, the beam search and the bundle captioner run unchanged on it.
  */
 
-export type TensorData = Float32Array | Int32Array | BigInt64Array | Uint8Array;
-
-export interface Tensor {
-  readonly data: TensorData;
-  readonly dims: readonly number[];
-}
-
-export interface SessionOptions {
-  /** Ignored here: onnxruntime-web has one thread pool for all sessions (see configureWebRuntime). */
-  threads?: number;
-  /** Ignored here. */
-  spinning?: boolean;
-  /**
-   * Graph optimisation (default basic: in onnxruntime-web the higher levels cost more at session start
-   * than they save on these graphs, which the export already shapes, and 'all' makes the first runs
-   * several times slower).
-   */
-  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
-}
+export { floats, type SessionOptions, type Tensor, type TensorData } from './session-core.js';
 
 export interface WebRuntimeOptions {
   /** Where ort-wasm-simd-threaded.mjs and .wasm are (a URL prefix ending in /); default: beside onnxruntime-web. */
@@ -87,20 +70,13 @@ export function webRuntimeInfo(): WebRuntimeInfo {
   };
 }
 
-function typeOf(data: TensorData): 'float32' | 'int32' | 'int64' | 'uint8' {
-  if (data instanceof Float32Array) return 'float32';
-  if (data instanceof Int32Array) return 'int32';
-  if (data instanceof BigInt64Array) return 'int64';
-  return 'uint8';
-}
-
 /** A loaded model: named inputs in, named outputs out. */
-export class Session {
-  private constructor(private readonly session: ort.InferenceSession) {}
-
+export class Session extends SessionCore<ort.Tensor> {
   static async create(model: Uint8Array | string, options: SessionOptions = {}): Promise<Session> {
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: ['wasm'],
+      // basic by default: the higher levels cost more at session start than they save on these graphs,
+      // which the export already shapes, and 'all' makes the first runs several times slower.
       graphOptimizationLevel: options.optimization ?? 'basic',
       executionMode: 'sequential',
       logSeverityLevel: 3,
@@ -109,39 +85,10 @@ export class Session {
       typeof model === 'string'
         ? await ort.InferenceSession.create(model, sessionOptions)
         : await ort.InferenceSession.create(model, sessionOptions);
-    return new Session(session);
+    // onnxruntime's outputs may hold strings or maps; ours are always numeric tensors (hence the cast).
+    return new Session(
+      session as unknown as RuntimeSession<ort.Tensor>,
+      (type, t) => new ort.Tensor(type, t.data, t.dims as number[]),
+    );
   }
-
-  get inputNames(): readonly string[] {
-    return this.session.inputNames;
-  }
-
-  get outputNames(): readonly string[] {
-    return this.session.outputNames;
-  }
-
-  /** Runs the model; `outputs` (default all) are the outputs fetched. */
-  async run(feeds: Record<string, Tensor>, outputs?: readonly string[]): Promise<Record<string, Tensor>> {
-    const input: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(feeds))
-      input[name] = new ort.Tensor(typeOf(t.data), t.data, t.dims as number[]);
-    const result = outputs
-      ? await this.session.run(input, outputs as string[])
-      : await this.session.run(input);
-    const out: Record<string, Tensor> = {};
-    for (const [name, t] of Object.entries(result)) out[name] = { data: t.data as TensorData, dims: t.dims };
-    return out;
-  }
-
-  async release(): Promise<void> {
-    await this.session.release().catch(() => undefined);
-  }
-}
-
-/** The float32 data of a run's output, or an error naming it. */
-export function floats(out: Record<string, Tensor>, name: string): Float32Array {
-  const t = out[name];
-  if (!t || !(t.data instanceof Float32Array))
-    throw new Error(`onnxruntime returned no float32 output ${name}`);
-  return t.data;
 }

@@ -1,0 +1,78 @@
+/**
+ * What `onnx.ts` (onnxruntime-node) and `onnx-web.ts` (onnxruntime-web) share: the tensor and session
+ * types the rest of the code sees, and the session wrapper itself. Both packages expose onnxruntime's
+ * one JavaScript API (onnxruntime-common); this file imports neither, so each build pulls in only its
+ * own runtime.
+ */
+
+export type TensorData = Float32Array | Int32Array | BigInt64Array | Uint8Array;
+
+export interface Tensor {
+  readonly data: TensorData;
+  readonly dims: readonly number[];
+}
+
+export interface SessionOptions {
+  /** Intra-op threads (default 1; onnxruntime-web has one pool for all sessions and ignores it). */
+  threads?: number;
+  /** Let idle threads spin for the next task: faster for many small ops, but burns a core (Node only). */
+  spinning?: boolean;
+  /** Graph optimisation (default: all in Node, basic in the browser; see each runtime). */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+export type TensorType = 'float32' | 'int32' | 'int64' | 'uint8';
+
+export function typeOf(data: TensorData): TensorType {
+  if (data instanceof Float32Array) return 'float32';
+  if (data instanceof Int32Array) return 'int32';
+  if (data instanceof BigInt64Array) return 'int64';
+  return 'uint8';
+}
+
+/** An onnxruntime InferenceSession, as far as Session uses it (either package's fits). */
+export interface RuntimeSession<RuntimeTensor> {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, RuntimeTensor>, fetches?: readonly string[]): Promise<Record<string, Tensor>>;
+  release(): Promise<void>;
+}
+
+/** A loaded model: named inputs in, named outputs out. Each runtime module adds `create`. */
+export class SessionCore<RuntimeTensor> {
+  protected constructor(
+    private readonly session: RuntimeSession<RuntimeTensor>,
+    private readonly tensor: (type: TensorType, t: Tensor) => RuntimeTensor,
+  ) {}
+
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
+  /** Runs the model; `outputs` (default all) limits what is computed to what those outputs need. */
+  async run(feeds: Record<string, Tensor>, outputs?: readonly string[]): Promise<Record<string, Tensor>> {
+    const input: Record<string, RuntimeTensor> = {};
+    for (const [name, t] of Object.entries(feeds)) input[name] = this.tensor(typeOf(t.data), t);
+    const result = outputs ? await this.session.run(input, outputs) : await this.session.run(input);
+    const out: Record<string, Tensor> = {};
+    for (const [name, t] of Object.entries(result)) out[name] = { data: t.data, dims: t.dims };
+    return out;
+  }
+
+  /** Frees the native memory; a failure there is not worth an unhandled rejection. */
+  async release(): Promise<void> {
+    await this.session.release().catch(() => undefined);
+  }
+}
+
+/** The float32 data of a run's output, or an error naming it. */
+export function floats(out: Record<string, Tensor>, name: string): Float32Array {
+  const t = out[name];
+  if (!t || !(t.data instanceof Float32Array))
+    throw new Error(`onnxruntime returned no float32 output ${name}`);
+  return t.data;
+}
