@@ -30,9 +30,13 @@ export interface CaptionFile {
  * Bad lines become issues; only a missing or wholly unparsable file throws.
  */
 export async function readCaptionFile(path: string): Promise<CaptionFile> {
-  let text: string;
+  return parseCaptionText((await readCaptionBytes(path)).toString('utf8'), path);
+}
+
+/** A caption file's bytes; a missing or unreadable file is a DATA_MISSING error that names it. */
+export async function readCaptionBytes(path: string): Promise<Buffer> {
   try {
-    text = await readFile(path, 'utf8');
+    return await readFile(path);
   } catch (error) {
     const code = errnoCode(error);
     throw new CaptionerError(
@@ -43,7 +47,6 @@ export async function readCaptionFile(path: string): Promise<CaptionFile> {
       { cause: error },
     );
   }
-  return parseCaptionText(text, path);
 }
 
 export function parseCaptionText(text: string, path: string): CaptionFile {

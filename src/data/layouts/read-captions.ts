@@ -1,7 +1,7 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { CaptionerError, errnoCode } from '../../util/errors.js';
-import { detectFlickr8kFormat, parseCaptionText } from '../caption-file.js';
+import { CaptionerError } from '../../util/errors.js';
+import { detectFlickr8kFormat, parseCaptionText, readCaptionBytes } from '../caption-file.js';
 import type { CaptionSource } from '../caption-source.js';
 import { isCocoCaptionsJson, parseCocoJson } from './coco-json.js';
 import { isKarpathyJson, parseKarpathyJson, type RestvalChoice } from './karpathy-json.js';
@@ -20,19 +20,7 @@ export async function readCaptionSource(
   path: string,
   options: CaptionReadOptions = {},
 ): Promise<CaptionSource> {
-  let text: string;
-  try {
-    text = decodeText(await readFile(path));
-  } catch (error) {
-    const code = errnoCode(error);
-    throw new CaptionerError(
-      'DATA_MISSING',
-      code === 'ENOENT'
-        ? `caption file not found: ${path}`
-        : `cannot read caption file ${path}: ${code ?? error}`,
-      { cause: error },
-    );
-  }
+  const text = decodeText(await readCaptionBytes(path));
   const source = parseCaptionSource(text.replace(/^\uFEFF/, ''), path, options);
   if (source.entries.length === 0) {
     throw new CaptionerError(
