@@ -8,7 +8,7 @@
 // 3. Redis memory per waiting job (10,000 added) and per finished job (with its caption).
 // Run it under `flock /tmp/captioner-bench.lock` on a shared machine.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import { openQueue, type RedisClients } from '../src/queue/connection.js';
 import { exportResults } from '../src/queue/results.js';
 import { queueStatus } from '../src/queue/status.js';
 import { sharedDir } from '../src/util/paths.js';
+import { failWith, testPhotos } from './test-photos.js';
 import { startRedis } from '../test/helpers/redis.js';
 
 const { values: args } = parseArgs({
@@ -33,20 +34,7 @@ const { values: args } = parseArgs({
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
-function fail(message: string): never {
-  process.stderr.write(`bench:queue: ${message}\n`);
-  process.exit(1);
-}
-
-function photos(count: number): string[] {
-  const dir = join(sharedDir(), 'flickr8k');
-  const list = join(dir, 'Flickr_8k.testImages.txt');
-  if (!existsSync(list))
-    fail(`Flickr8k not found in ${dir} (set CAPTIONER_SHARED to the folder holding flickr8k/)`);
-  const names = readFileSync(list, 'utf8').split('\n').filter(Boolean);
-  if (names.length < count) fail(`only ${names.length} test photos`);
-  return names.slice(0, count).map((name) => join(dir, 'Images', name));
-}
+const fail = failWith('bench:queue');
 
 interface WorkerProcess {
   child: ChildProcess;
@@ -206,7 +194,7 @@ async function measureKill(url: string, clients: RedisClients, files: string[]) 
   }
 }
 
-const files = photos(Number(args.photos));
+const files = testPhotos(Number(args.photos), fail);
 process.env.CAPTIONER_ASSET_PATH ??= join(sharedDir(), 'models');
 log('starting a private redis-server…');
 const redis = await startRedis();

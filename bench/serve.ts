@@ -8,7 +8,7 @@
 //    of the accepted requests, the 503s, and the server process's peak RSS.
 // Run it under `flock /tmp/captioner-bench.lock` on a shared machine.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,7 @@ import { loadCaptioner as loadPipeline } from '../src/pipeline/load-captioner.js
 import { buildServer } from '../src/serve/server.js';
 import { isCaptionerError } from '../src/util/errors.js';
 import { sharedDir } from '../src/util/paths.js';
+import { failWith, testPhotos } from './test-photos.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -38,26 +39,10 @@ const { values: args } = parseArgs({
   },
 });
 const log = (line: string) => process.stderr.write(`${line}\n`);
+const fail = failWith('bench:serve');
 const phases = new Set(args.phases!.split(','));
 for (const phase of phases)
   if (!['latency', 'throughput', 'overload'].includes(phase)) fail(`unknown phase "${phase}"`);
-
-function fail(message: string): never {
-  process.stderr.write(`bench:serve: ${message}\n`);
-  process.exit(1);
-}
-
-function photos(count: number): string[] {
-  const dir = join(sharedDir(), 'flickr8k');
-  const list = join(dir, 'Flickr_8k.testImages.txt');
-  if (!existsSync(list))
-    fail(`Flickr8k not found in ${dir} (set CAPTIONER_SHARED to the folder holding flickr8k/)`);
-  return readFileSync(list, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .slice(0, count)
-    .map((name) => join(dir, 'Images', name));
-}
 
 /**
  * A 1.5-megapixel JPEG of about 240 KB, as a phone upload scaled down would be: a 6 × 4 mosaic of
@@ -177,7 +162,7 @@ async function measureThroughput(
 }
 
 const beam = Number(args.beam);
-const files = photos(100);
+const files = testPhotos(100, fail);
 log(`loading the captioner${args.double ? ' (TEST DOUBLE: numbers mean nothing)' : ''}…`);
 const captioner = await loadCaptioner();
 let latency: { p50: number; p95: number } | undefined;
