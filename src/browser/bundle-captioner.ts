@@ -40,7 +40,7 @@ export class BundleCaptioner {
     const { decoder: d } = config;
     const t0 = performance.now();
     // The int8 weights' dequantization folded into float weights here: onnxruntime-web would redo it
-    // at every run (onnxruntime-node folds it itself, to the same values).
+    // at every run (the int8 weights of integer products stay int8: DynamicQuantizeMatMul reads them).
     const [encoderBytes, startBytes, stepBytes] = await Promise.all([
       read(config.encoder.file).then(foldDequantization),
       d.start ? read(d.start.file).then(foldDequantization) : undefined,

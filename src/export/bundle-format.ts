@@ -88,8 +88,10 @@ export interface BundleConfig {
      * step as `<name>.next`.
      */
     states: StateSpec[];
-    /** 'int8': int8 matrices with per-row scales, dequantized inside the graphs. */
+    /** 'int8': int8 matrices with scales per column (per row for the embedding), dequantized inside the graphs. */
     weights: 'int8' | 'float32';
+    /** Products with int8 weights run as onnxruntime's DynamicQuantizeMatMul (com.microsoft) (absent: no). */
+    integerProducts?: boolean;
   };
   vocabulary: {
     /** Id → word; ids 0–3 are the specials <pad>, <start>, <end>, <unk>. */

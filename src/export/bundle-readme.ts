@@ -60,7 +60,7 @@ Model: ${c.model.architecture}${c.model.members > 1 ? `, an ensemble of ${c.mode
 ${c.decoder.start ? `| \`${c.decoder.start.file}\` | ${size(c.decoder.start.file)} | feature vector → the decoder's first state |\n` : ''}| \`${c.decoder.step.file}\` | ${size(c.decoder.step.file)} | one word and the state → next-word log-probabilities and the next state |
 | \`config.json\` | | preprocessing, vocabulary, decoding defaults, the graphs' inputs and outputs, file sha256s |
 
-${c.decoder.weights === 'int8' ? 'The weights are stored as int8 (the decoder: with one float scale per column of a kernel, per row of the embedding) and dequantized inside the graphs (Cast, Mul). onnxruntime folds that into float weights when it loads them; onnxruntime-web does not (it would redo it at every run), so `captioner/browser` folds them before it opens the graphs.\n' : ''}
+${c.decoder.weights === 'int8' ? 'The weights are stored as int8 (the decoder: with one float scale per column of a kernel, per row of the embedding) and dequantized inside the graphs (Cast, Mul). A runtime may redo that at every run (onnxruntime-web does), so `captioner/browser` folds them into float weights before it opens the graphs.\n' : ''}${c.decoder.integerProducts ? "The decoder multiplies with its int8 matrices in integers: onnxruntime's own operator `DynamicQuantizeMatMul` (domain `com.microsoft`), which quantizes its float input at each run; other runtimes need that operator.\n" : ''}
 ## Preprocessing
 
 1. Decode the photo, apply its EXIF orientation, flatten transparency on white, convert to 8-bit sRGB.

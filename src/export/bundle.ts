@@ -31,7 +31,6 @@ import {
   type BundleTensor,
 } from './bundle-format.js';
 import { bundleEncoderGraph } from './encoder-graph.js';
-import { readInt8Weights } from './q8-weights.js';
 import { emulateU8S8Saturation } from './u8s8-emulation.js';
 import { CALIBRATED_PAIRS } from './u8s8-pairs.js';
 
@@ -96,10 +95,10 @@ export async function buildBundle(options: BuildBundleOptions = {}): Promise<Bun
     std: identity?.std ?? spec?.std ?? [0.229, 0.224, 0.225],
   };
 
-  const members = await Promise.all(
-    (model.members ?? [model]).map(async (m) => decoderWeights(m, options.int8 ?? true)),
-  );
-  const graphs = buildDecodeGraphs(members);
+  const members = (model.members ?? [model]).map((m) => decoderWeights(m, options.int8 ?? true));
+  // The bundle decodes as the captioner does, integer products included when the model asks for them.
+  const integerProducts = (options.int8 ?? true) && model.config.decoding?.integerProducts === true;
+  const graphs = buildDecodeGraphs(members, { integerProducts });
   // An attention model reads the spatial map ([channels, regions] after the rows), a merge model the pooled vector.
   const startShape = (graphs as { startShape?: number[] }).startShape ?? [graphs.featureDim];
   const reads = startShape.length > 1 ? 'spatial' : 'features';
@@ -238,6 +237,7 @@ export async function buildBundle(options: BuildBundleOptions = {}): Promise<Bun
       step,
       states: graphs.states,
       weights: members.some((m) => m.int8) ? 'int8' : 'float32',
+      ...(integerProducts ? { integerProducts } : {}),
     },
     vocabulary: { tokens: [...model.vocabulary.tokens], pad: PAD, start: START, end: END, unk: UNK },
     decoding: {
@@ -262,13 +262,9 @@ export async function writeBundle(dir: string, bundle: Bundle): Promise<void> {
     await writeFileAtomic(join(dir, name), bundle.files.get(name)!);
 }
 
-async function decoderWeights(m: LoadedModel, int8: boolean): Promise<DecoderWeights> {
-  const weights: DecoderWeights = { ...m, config: m.config.model };
-  if (int8) {
-    const q = await readInt8Weights(m);
-    if (q) weights.int8 = q;
-  }
-  return weights;
+/** A member's weights for the graphs; with `int8`, its Q8 matrices stay int8 in them. */
+function decoderWeights(m: LoadedModel, int8: boolean): DecoderWeights {
+  return { ...m, config: m.config.model, int8: int8 ? m.int8 : undefined };
 }
 
 async function readEncoder(nameOrPath: string, download?: boolean): Promise<Buffer> {

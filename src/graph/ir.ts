@@ -5,8 +5,11 @@
  * `onnx-export.ts` writes it as an ONNX model for the runtime. Pure TypeScript, browser-safe.
  */
 
-/** 'int8' holds quantized weights (constants only; `ops.cast` turns them into floats). */
-export type DType = 'float32' | 'int32' | 'int64' | 'bool' | 'int8';
+/**
+ * 'int8' holds quantized weights (constants only; `ops.cast` turns them into floats); 'uint8' the same
+ * shifted by 128, for onnxruntime's integer products (see ops.dynamicQuantizeMatMul).
+ */
+export type DType = 'float32' | 'int32' | 'int64' | 'bool' | 'int8' | 'uint8';
 /** A dimension: a size, or a symbol (e.g. 'rows') that the runtime fixes per call. */
 export type Dim = number | string;
 export type Shape = readonly Dim[];
@@ -14,7 +17,7 @@ export type Shape = readonly Dim[];
 export type AttrValue = number | string | readonly number[];
 export type Attrs = Readonly<Record<string, AttrValue>>;
 
-export type ConstData = Float32Array | Int32Array | BigInt64Array | Int8Array;
+export type ConstData = Float32Array | Int32Array | BigInt64Array | Int8Array | Uint8Array;
 
 export interface Value {
   readonly id: number;

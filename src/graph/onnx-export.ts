@@ -11,6 +11,7 @@ const ELEM_TYPE: Record<DType, number> = {
   int64: onnx.TensorProto.DataType.INT64,
   bool: onnx.TensorProto.DataType.BOOL,
   int8: onnx.TensorProto.DataType.INT8,
+  uint8: onnx.TensorProto.DataType.UINT8,
 };
 
 /**
@@ -109,6 +110,9 @@ function liveNodes(g: Graph): Node[] {
   return order;
 }
 
+/** onnxruntime's own operators (domain com.microsoft) the graphs may use; every other op is standard ONNX. */
+const MICROSOFT_OPS = new Set(['DynamicQuantizeMatMul']);
+
 /** The graph as a serialized ONNX model: only what its outputs need, constants as initializers. */
 export function exportOnnx(g: Graph): Uint8Array {
   const nodes = liveNodes(g);
@@ -117,12 +121,16 @@ export function exportOnnx(g: Graph): Uint8Array {
   for (const o of g.outputs) used.add(o.id);
   const model = onnx.ModelProto.create({
     irVersion: 8,
-    opsetImport: [{ domain: '', version: op.OPSET }],
+    opsetImport: [
+      { domain: '', version: op.OPSET },
+      ...(nodes.some((n) => MICROSOFT_OPS.has(n.op)) ? [{ domain: 'com.microsoft', version: 1 }] : []),
+    ],
     producerName: 'captioner',
     graph: {
       name: g.name,
       node: nodes.map((n) => ({
         opType: n.op,
+        ...(MICROSOFT_OPS.has(n.op) ? { domain: 'com.microsoft' } : {}),
         input: n.inputs.map((v) => v.name),
         output: n.outputs.map((v) => v.name),
         attribute: Object.entries(n.attrs).map(([k, v]) => attribute(k, v)),

@@ -1,4 +1,4 @@
-import { type DType, type Dim, type Graph, type Shape, type Value, shapeString } from './ir.js';
+import { type DType, type Dim, type Graph, type Shape, type Value, sameDim, shapeString } from './ir.js';
 
 /**
  * The operators models are written with: each builds one ONNX node (opset 18) and infers its output
@@ -113,6 +113,25 @@ export function matMul(g: Graph, a: Value, b: Value): Value {
       fail('MatMul', `inner dimensions differ: ${shapeString(x.shape)} · ${shapeString(y.shape)}`);
     const batch = broadcastShapes(x.shape.slice(0, -2), y.shape.slice(0, -2), 'MatMul');
     return [{ dtype: x.dtype, shape: [...batch, m, n] }];
+  })[0];
+}
+
+/**
+ * onnxruntime's DynamicQuantizeMatMul (com.microsoft): a · ((q − 128) · scale) with uint8 `q` [K, N],
+ * its zero point 128 and a scale per column [N]; `a` is quantized to uint8 at each run (one scale for
+ * the tensor) and the product runs in integers. Weights as uint8 with a zero point, not int8: on x86
+ * without VNNI the u8·s8 kernel adds pairs of products in int16 and saturates, the u8·u8 one is exact.
+ */
+export function dynamicQuantizeMatMul(g: Graph, a: Value, q: Value, scale: Value, zeroPoint: Value): Value {
+  return g.node('DynamicQuantizeMatMul', [a, q, scale, zeroPoint], {}, ([x, w]) => {
+    if (w.shape.length !== 2 || w.dtype !== 'uint8')
+      fail('DynamicQuantizeMatMul', 'weights must be uint8 [K, N]');
+    if (!sameDim(x.shape[x.shape.length - 1], w.shape[0]))
+      fail(
+        'DynamicQuantizeMatMul',
+        `inner dimensions differ: ${shapeString(x.shape)} · ${shapeString(w.shape)}`,
+      );
+    return [{ dtype: 'float32', shape: [...x.shape.slice(0, -1), w.shape[1]] }];
   })[0];
 }
 
@@ -322,7 +341,7 @@ export function positive(g: Graph, x: Value): Value {
 
 export function cast(g: Graph, x: Value, to: DType): Value {
   if (x.dtype === to) return x;
-  const code = { float32: 1, int32: 6, int64: 7, bool: 9, int8: 3 }[to];
+  const code = { float32: 1, int32: 6, int64: 7, bool: 9, int8: 3, uint8: 2 }[to];
   return g.node('Cast', [x], { to: code }, ([v]) => [{ dtype: to, shape: v.shape }])[0];
 }
 

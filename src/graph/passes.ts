@@ -83,8 +83,23 @@ export class UnrolledGraph extends Graph {
  * W is built as Gather(MatMul(table, W), ids), which onnxruntime folds into one constant table when it
  * loads the graph. A decoding step of the merge model then starts with a row lookup instead of an
  * embedding lookup and a product (the embedding is "folded into the LSTM input kernel").
+ *
+ * With `integerProducts`, a product with an int8 weight scaled per column (Mul(Cast(q), scale), as
+ * ConstantScope builds a Q8 weight) runs as onnxruntime's DynamicQuantizeMatMul: the activations are
+ * quantized at each run and the product runs in integers, so a decoding step, whose small products are
+ * bound by reading their weights, reads a quarter of the bytes.
  */
 export class InferenceGraph extends Graph {
+  /** The uint8 form of each int8 weight (values, scales, zero points), made once however many products read it. */
+  private readonly unsignedWeights = new Map<string, [Value, Value, Value]>();
+
+  constructor(
+    name: string,
+    private readonly integerProducts = false,
+  ) {
+    super(name);
+  }
+
   override node(
     type: string,
     inputs: readonly Value[],
@@ -106,7 +121,38 @@ export class InferenceGraph extends Graph {
         const table = op.matMul(this, lookup.inputs[0], b);
         return [op.gather(this, table, lookup.inputs[1], 0)];
       }
+      const weight = this.integerProducts ? int8Columns(b) : undefined;
+      if (weight) {
+        let w = this.unsignedWeights.get(weight.name);
+        if (!w) {
+          const name = weight.name.replace(/\.q8$/, '');
+          const cols = weight.scales.length;
+          w = [
+            this.constant(
+              `${name}.u8`,
+              'uint8',
+              b.shape,
+              Uint8Array.from(weight.values, (v) => v + 128),
+            ),
+            this.constant(`${name}.u8_scale`, 'float32', [cols], weight.scales),
+            this.constant(`${name}.u8_zero`, 'uint8', [cols], new Uint8Array(cols).fill(128)),
+          ];
+          this.unsignedWeights.set(weight.name, w);
+        }
+        return [op.dynamicQuantizeMatMul(this, a, ...w)];
+      }
     }
     return super.node(type, inputs, attrs, outputs, hint);
   }
+}
+
+/** The int8 values and per-column scales of a weight built as Mul(Cast(int8 constant), [1, N] constant). */
+function int8Columns(w: Value): { name: string; values: Int8Array; scales: Float32Array } | undefined {
+  const mul = w.producer;
+  if (mul?.op !== 'Mul' || w.shape.length !== 2) return undefined;
+  const [cast, scale] = mul.inputs;
+  const q = cast.producer?.op === 'Cast' ? cast.producer.inputs[0] : undefined;
+  if (!(q?.data instanceof Int8Array) || !(scale.data instanceof Float32Array)) return undefined;
+  if (scale.shape.length !== 2 || scale.shape[0] !== 1 || scale.shape[1] !== w.shape[1]) return undefined;
+  return { name: q.name, values: q.data, scales: scale.data };
 }

@@ -30,9 +30,9 @@ export interface DecoderWeights {
   params: Float32Array;
   /**
    * Matrices to keep as int8 in the graph (a model folder's Q8 weights, by parameter name): an int8
-   * constant and one float scale per row, dequantized in the graph (Cast, Mul), so the serialized graph
-   * is about a quarter of the float size. onnxruntime folds the dequantization into float weights when
-   * it loads the graph; `params` must hold the same values (int8 · scale, in float32).
+   * constant and its float scales (per row or per column), dequantized in the graph (Cast, Mul), so the
+   * serialized graph is about a quarter of the float size (a bundle's), or multiplied in integers
+   * (`integerProducts`). `params` must hold the same values (int8 · scale, in float32).
    */
   int8?: ReadonlyMap<string, Int8Weights>;
 }
@@ -93,9 +93,14 @@ class ConstantScope implements ModelScope {
 /**
  * The start and step graphs of one model, or of an ensemble: each member's `start`, `step` and `head`
  * under its own name prefix, and a head that averages the members' next-word probabilities (log of
- * the mean probability). One runtime call then runs a whole ensemble's step.
+ * the mean probability). One runtime call then runs a whole ensemble's step. `integerProducts`: the
+ * products with int8 weights (scaled per column) run in integers (see InferenceGraph).
  */
-export function buildDecodeGraphs(members: readonly DecoderWeights[]): StepModels {
+export function buildDecodeGraphs(
+  members: readonly DecoderWeights[],
+  options: { integerProducts?: boolean } = {},
+): StepModels {
+  const integer = options.integerProducts === true;
   if (members.length === 0) throw new Error('no model to build decoding graphs for');
   const { vocabSize } = members[0].config;
   const shapes = members.map((m) => inputShape(m.architecture, m.config));
@@ -103,7 +108,7 @@ export function buildDecodeGraphs(members: readonly DecoderWeights[]): StepModel
   const shape = shapes.find((s) => s.length > 1) ?? shapes[0];
   const prefixOf = (k: number) => (members.length === 1 ? '' : `m${k}.`);
 
-  const start = new InferenceGraph('captioner_start');
+  const start = new InferenceGraph('captioner_start', integer);
   const features = start.input(FEATURES, 'float32', ['rows', ...shape]);
   /**
    * What member k reads: the graph's input, or, for a pooled-vector member of an ensemble with an
@@ -119,7 +124,7 @@ export function buildDecodeGraphs(members: readonly DecoderWeights[]): StepModel
       `ensemble members read image features of different shapes: [${own.join(', ')}] and [${shape.join(', ')}]`,
     );
   };
-  const step = new InferenceGraph('captioner_step');
+  const step = new InferenceGraph('captioner_step', integer);
   const tokens = step.input(TOKENS, 'int32', ['rows']);
   const states: StateSpec[] = [];
   const logits: Value[] = [];

@@ -7,7 +7,7 @@ import { CaptionerError, errnoCode } from '../util/errors.js';
 import type { Architecture, ModelConfigBase } from './architecture.js';
 import { getArchitecture } from './architectures.js';
 import { ParamLayout } from './params.js';
-import { decodeSafetensors, encodeSafetensors, type StoredDtype } from './safetensors.js';
+import { decodeSafetensors, encodeSafetensors, type Int8Matrix, type StoredDtype } from './safetensors.js';
 import type { EncoderIdentity } from '../vision/encoder-identity.js';
 
 /** The image encoder a model was trained on: the feature store's identity, recorded with the weights. */
@@ -28,7 +28,15 @@ export interface ModelFolderConfig {
   /** Free-form summary of how it was trained (epochs, losses, seed…). */
   training?: Record<string, unknown>;
   /** How this model decodes best, chosen on the dev split (used unless a caller says otherwise). */
-  decoding?: { lengthPenalty?: number };
+  decoding?: {
+    lengthPenalty?: number;
+    /**
+     * Run the products with its int8 weights in integers (onnxruntime's DynamicQuantizeMatMul; Q8
+     * weights only): a decoding step reads a quarter of the bytes, at the cost of quantizing the
+     * activations.
+     */
+    integerProducts?: boolean;
+  };
   /**
    * An ensemble: sub-folders (relative paths), each a model folder of its own, whose next-word
    * probabilities are averaged. The other fields then describe the whole (the members must agree on
@@ -94,6 +102,8 @@ export interface LoadedModel {
   vocabulary: Vocabulary;
   layout: ParamLayout;
   params: Float32Array;
+  /** A Q8 folder's int8 matrices as stored, by parameter name (`params` holds their values as floats). */
+  int8?: ReadonlyMap<string, Int8Matrix>;
 }
 
 /** Reads a model folder and checks that config, vocabulary and weights fit together. */
@@ -145,7 +155,9 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   const extra = [...file.tensors.keys()].filter((n) => !layout.has(n));
   if (extra.length)
     fail(`${weightsFile} has tensors the ${model.arch} model does not use: ${extra.join(', ')}`);
-  return { dir, config, architecture, vocabulary, layout, params };
+  const int8 = new Map<string, Int8Matrix>();
+  for (const [name, t] of file.tensors) if (t.int8) int8.set(name, t.int8);
+  return { dir, config, architecture, vocabulary, layout, params, ...(int8.size > 0 ? { int8 } : {}) };
 }
 
 /** What a model was trained on, as far as combining or continuing it goes. */

@@ -3,13 +3,26 @@ import type { LoadedModel } from './model-folder.js';
 import { OnnxStepDecoder, type OnnxDecoderOptions } from './onnx-step-decoder.js';
 import type { StepDecoder } from './step-decoder.js';
 
-export type OpenDecoderOptions = OnnxDecoderOptions;
+export interface OpenDecoderOptions extends OnnxDecoderOptions {
+  /**
+   * Products with the model's int8 weights in integers (see InferenceGraph). Default: the model's
+   * `decoding.integerProducts`. Off, int8 weights decode as the floats they stand for.
+   */
+  integerProducts?: boolean;
+}
 export type { DecoderWeights };
 
 /** A step decoder for a loaded model or ensemble (one graph for all members). */
 export function openDecoder(model: LoadedModel, options: OpenDecoderOptions = {}): Promise<StepDecoder> {
-  const members = (model.members ?? [model]).map((m) => ({ ...m, config: m.config.model }));
-  return openWeightsDecoder(members, options);
+  const integerProducts = options.integerProducts ?? model.config.decoding?.integerProducts ?? false;
+  // Without integer products the int8 matrices stay out of the graphs: as float constants onnxruntime
+  // reads them directly, where int8 ones would be dequantized again at every step.
+  const members = (model.members ?? [model]).map((m) => ({
+    ...m,
+    config: m.config.model,
+    int8: integerProducts ? m.int8 : undefined,
+  }));
+  return openWeightsDecoder(members, { ...options, integerProducts });
 }
 
 /** A step decoder for weights as training holds them (one model, or several as an ensemble). */
@@ -17,5 +30,9 @@ export function openWeightsDecoder(
   weights: DecoderWeights | readonly DecoderWeights[],
   options: OpenDecoderOptions = {},
 ): Promise<StepDecoder> {
-  return OnnxStepDecoder.create(buildDecodeGraphs(Array.isArray(weights) ? weights : [weights]), options);
+  const members = Array.isArray(weights) ? weights : [weights];
+  return OnnxStepDecoder.create(
+    buildDecodeGraphs(members, { integerProducts: options.integerProducts }),
+    options,
+  );
 }

@@ -23,6 +23,11 @@ export interface LoadCaptionerOptions {
   threads?: number;
   /** Length normalisation α for beam search (default: the model folder's `decoding`, else 0). */
   lengthPenalty?: number;
+  /**
+   * Multiply with the model's int8 weights in integers, quantizing the activations (faster, slightly
+   * different numbers; default: the model folder's `decoding`, else off).
+   */
+  integerProducts?: boolean;
 }
 
 /** The bundled model, found beside src/ or dist/ (both are one level below the package root). */
@@ -54,7 +59,7 @@ export async function loadCaptioner(options: LoadCaptionerOptions = {}): Promise
   }
   let decoder: StepDecoder;
   try {
-    decoder = await openDecoder(model);
+    decoder = await openDecoder(model, { integerProducts: options.integerProducts });
   } catch (error) {
     await encoder.dispose();
     throw error;

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { loadModel, saveEnsemble, saveInputOf, saveModel } from '../../model/model-folder.js';
+import { CaptionerError } from '../../util/errors.js';
 import { nonNegative, runCommand } from '../run-command.js';
 
 interface EnsembleFlags {
@@ -8,6 +9,7 @@ interface EnsembleFlags {
   float16?: boolean;
   int8?: boolean;
   lengthPenalty?: number;
+  int8Products?: boolean;
 }
 
 export function registerEnsemble(program: Command): void {
@@ -19,7 +21,14 @@ export function registerEnsemble(program: Command): void {
     .argument('<models...>', 'model folders written by `captioner train`')
     .requiredOption('--out <dir>', 'ensemble model folder to write')
     .option('--float16', "store the members' weights as float16 (half the size)")
-    .option('--int8', "store the members' matrices as int8 with a scale per row (a quarter of the size)")
+    .option(
+      '--int8',
+      "store the members' matrices as int8 with a scale per column (per row for the embedding): a quarter of the size",
+    )
+    .option(
+      '--int8-products',
+      'with int8 weights: decode by default with the products in integers (faster; activations quantized)',
+    )
     .option(
       '--length-penalty <alpha>',
       'the beam search length normalisation to use by default',
@@ -34,9 +43,14 @@ export function registerEnsemble(program: Command): void {
           if (dtype) m.config = { ...m.config, weights: { ...m.config.weights, dtype } };
           members.push(m);
         }
+        if (flags.int8Products && !members.every((m) => m.config.weights.dtype === 'Q8'))
+          throw new CaptionerError('BAD_OPTION', '--int8-products needs int8 weights: add --int8');
         const out = resolve(flags.out);
-        const decoding =
-          flags.lengthPenalty !== undefined ? { decoding: { lengthPenalty: flags.lengthPenalty } } : {};
+        const chosen = {
+          ...(flags.lengthPenalty !== undefined ? { lengthPenalty: flags.lengthPenalty } : {}),
+          ...(flags.int8Products ? { integerProducts: true } : {}),
+        };
+        const decoding = Object.keys(chosen).length > 0 ? { decoding: chosen } : {};
         if (members.length === 1) {
           await saveModel(out, { ...saveInputOf(members[0]), ...decoding });
           process.stdout.write(`model written to ${out}\n`);

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { buildDecodeGraphs } from '../../src/model/decode-graphs.js';
+import { loadModel, saveModel } from '../../src/model/model-folder.js';
+import { openDecoder } from '../../src/model/open-decoder.js';
+import { Rng } from '../../src/util/random.js';
+import { tinyData, tinyMergeModel } from '../helpers/tiny-model.js';
+
+const contains = (bytes: Uint8Array, text: string) => Buffer.from(bytes).includes(Buffer.from(text));
+
+/** A tiny merge model saved with Q8 weights (its matrices int8, scaled per column; the embedding per row). */
+async function q8ModelDir(): Promise<{ dir: string; features: Float32Array[] }> {
+  const data = tinyData(4, 1, 5);
+  const { config, params } = tinyMergeModel(data, 3);
+  for (let i = 0; i < params.length; i++) params[i] *= 2; // more peaked distributions than at init
+  const dir = await mkdtemp(join(tmpdir(), 'captioner-q8-'));
+  await saveModel(dir, {
+    model: config,
+    encoder: null,
+    cleaning: data.cleaning,
+    maxCaptionLength: 6,
+    vocabulary: data.vocabulary,
+    params,
+    dtype: 'Q8',
+  });
+  const rng = new Rng(5);
+  const features = [0, 1, 2].map(() => Float32Array.from({ length: 5 }, () => rng.next() * 2));
+  return { dir, features };
+}
+
+test('a Q8 model folder keeps its int8 matrices as stored: kernels per column, the embedding per row', async () => {
+  const { dir } = await q8ModelDir();
+  try {
+    const model = await loadModel(dir);
+    assert.ok(model.int8, 'int8 matrices kept');
+    assert.equal(model.int8.get('embedding')!.perRow, true);
+    assert.equal(model.int8.get('output.kernel')!.perRow, false);
+    const { values, scales } = model.int8.get('output.kernel')!;
+    const loaded = model.layout.view(model.params, 'output.kernel');
+    const cols = scales.length;
+    assert.ok(loaded.every((v, i) => v === Math.fround(values[i] * scales[i % cols])));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('integer products: DynamicQuantizeMatMul in the step graph, next-word log-probabilities close to the float ones', async () => {
+  const { dir, features } = await q8ModelDir();
+  try {
+    const model = await loadModel(dir);
+    const members = [{ ...model, config: model.config.model }];
+    const integer = buildDecodeGraphs(members, { integerProducts: true });
+    const float = buildDecodeGraphs(
+      members.map((m) => ({ ...m, int8: undefined })),
+      { integerProducts: true }, // no int8 weights: nothing to run in integers
+    );
+    assert.ok(contains(integer.step, 'DynamicQuantizeMatMul') && contains(integer.step, 'com.microsoft'));
+    assert.ok(!contains(float.step, 'DynamicQuantizeMatMul'));
+    assert.ok(!contains(float.step, '.q8'), 'float decoding carries no int8 weights');
+
+    const run = async (integerProducts: boolean) => {
+      const decoder = await openDecoder(model, { integerProducts });
+      let state = await decoder.start(features);
+      const out: Float32Array[] = [];
+      for (const token of [1, 5, 6]) {
+        const r = await decoder.step(state, new Int32Array(features.length).fill(token));
+        out.push(r.logProbs);
+        state = r.state;
+      }
+      decoder.dispose();
+      return out;
+    };
+    const [a, b] = [await run(false), await run(true)];
+    let worst = 0;
+    let sameBest = 0;
+    const V = model.vocabulary.size;
+    a.forEach((step, s) => {
+      for (let r = 0; r < features.length; r++) {
+        const x = step.subarray(r * V, (r + 1) * V);
+        const y = b[s].subarray(r * V, (r + 1) * V);
+        for (let v = 0; v < V; v++) worst = Math.max(worst, Math.abs(x[v] - y[v]));
+        if (x.indexOf(Math.max(...x)) === y.indexOf(Math.max(...y))) sameBest++;
+      }
+    });
+    assert.ok(worst > 0, 'the activations are quantized: not the same numbers');
+    assert.ok(worst < 0.05, `log-probabilities within 0.05 of the float ones (worst ${worst})`);
+    assert.equal(sameBest, 3 * features.length, 'the same most likely word at every step');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
