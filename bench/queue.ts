@@ -1,4 +1,4 @@
-// npm run bench:queue [-- --json] [--photos 1000] [--batch 16] [--lock-seconds 30] [--skip-kill]
+// npm run bench:queue [-- --json] [--photos 1000] [--batch 16] [--lock-seconds 30] [--skip-kill] [--model dir]
 // The BullMQ queue end to end, on a private redis-server (no persistence) and Flickr8k test photos:
 // 1. photos/s with 1 worker process of one thread (--threads 1), then with 2 such processes, then with
 //    1 process of 2 threads (the workers are loaded and idle before the photos are added: model
@@ -28,6 +28,7 @@ const { values: args } = parseArgs({
     photos: { type: 'string', default: '1000' },
     batch: { type: 'string', default: '16' },
     'lock-seconds': { type: 'string', default: '30' },
+    model: { type: 'string' },
     'skip-kill': { type: 'boolean', default: false },
   },
 });
@@ -56,6 +57,7 @@ function startWorker(url: string, threads = 1): WorkerProcess {
       args.batch!,
       '--lock-seconds',
       args['lock-seconds']!,
+      ...(args.model ? ['--model', args.model] : []),
     ],
     {
       env: { ...process.env, CAPTIONER_REDIS_URL: url },
