@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Vocabulary } from '../../src/data/vocabulary.js';
 import { saveModel } from '../../src/model/model-folder.js';
+import type { StoredDtype } from '../../src/model/safetensors.js';
 import { DEFAULT_CLEANING } from '../../src/data/clean.js';
 import type { CaptionItem } from '../../src/train/batches.js';
 import type { TrainData, TrainOptions } from '../../src/train/trainer.js';
@@ -60,12 +61,14 @@ export function tinyMergeModel(data: TrainData, seed: number, overrides: Record<
 
 /**
  * A tiny merge model saved as a model folder (no encoder: synthetic 5-value features). `sharpen`
- * multiplies every weight, so next-word distributions are peaked, as a trained model's are.
+ * multiplies every weight, so next-word distributions are peaked, as a trained model's are; `dtype`
+ * is how the weights are stored.
  */
 export async function tinyModelDir(
   seed: number,
   vocabulary = tinyData(4, 1, 5).vocabulary,
   sharpen = 1,
+  dtype: StoredDtype = 'F32',
 ): Promise<string> {
   const data = { ...tinyData(4, 1, 5), vocabulary };
   const { config, params } = tinyMergeModel(data, seed);
@@ -78,6 +81,7 @@ export async function tinyModelDir(
     maxCaptionLength: 6,
     vocabulary,
     params,
+    dtype,
   });
   return dir;
 }

@@ -1,31 +1,18 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { test } from 'node:test';
 import { buildDecodeGraphs } from '../../src/model/decode-graphs.js';
-import { loadModel, saveModel } from '../../src/model/model-folder.js';
+import { loadModel } from '../../src/model/model-folder.js';
 import { openDecoder } from '../../src/model/open-decoder.js';
 import { Rng } from '../../src/util/random.js';
-import { tinyData, tinyMergeModel } from '../helpers/tiny-model.js';
+import { tinyModelDir } from '../helpers/tiny-model.js';
 
 const contains = (bytes: Uint8Array, text: string) => Buffer.from(bytes).includes(Buffer.from(text));
 
 /** A tiny merge model saved with Q8 weights (its matrices int8, scaled per column; the embedding per row). */
 async function q8ModelDir(): Promise<{ dir: string; features: Float32Array[] }> {
-  const data = tinyData(4, 1, 5);
-  const { config, params } = tinyMergeModel(data, 3);
-  for (let i = 0; i < params.length; i++) params[i] *= 2; // more peaked distributions than at init
-  const dir = await mkdtemp(join(tmpdir(), 'captioner-q8-'));
-  await saveModel(dir, {
-    model: config,
-    encoder: null,
-    cleaning: data.cleaning,
-    maxCaptionLength: 6,
-    vocabulary: data.vocabulary,
-    params,
-    dtype: 'Q8',
-  });
+  // Weights ×2: more peaked distributions than at init.
+  const dir = await tinyModelDir(3, undefined, 2, 'Q8');
   const rng = new Rng(5);
   const features = [0, 1, 2].map(() => Float32Array.from({ length: 5 }, () => rng.next() * 2));
   return { dir, features };
