@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-web/wasm';
-import { SessionCore, type RuntimeSession, type SessionOptions } from './session-core.js';
+import { SessionCore, type SessionOptions } from './session-core.js';
 
 /**
  * The browser's sibling of `onnx.ts`: the same functions over onnxruntime-web (WebAssembly, SIMD,
@@ -85,10 +85,6 @@ export class Session extends SessionCore<ort.Tensor> {
       typeof model === 'string'
         ? await ort.InferenceSession.create(model, sessionOptions)
         : await ort.InferenceSession.create(model, sessionOptions);
-    // onnxruntime's outputs may hold strings or maps; ours are always numeric tensors (hence the cast).
-    return new Session(
-      session as unknown as RuntimeSession<ort.Tensor>,
-      (type, t) => new ort.Tensor(type, t.data, t.dims as number[]),
-    );
+    return new Session(session, ort.Tensor);
   }
 }

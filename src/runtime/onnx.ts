@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { SessionCore, type RuntimeSession, type SessionOptions } from './session-core.js';
+import { SessionCore, type SessionOptions } from './session-core.js';
 
 /**
  * The one module that touches the tensor runtime (onnxruntime-node). Everything else hands it ONNX
@@ -16,11 +16,7 @@ export class Session extends SessionCore<ort.Tensor> {
       typeof model === 'string'
         ? await ort.InferenceSession.create(model, sessionOptions(options))
         : await ort.InferenceSession.create(model, sessionOptions(options));
-    // onnxruntime's outputs may hold strings or maps; ours are always numeric tensors (hence the cast).
-    return new Session(
-      session as unknown as RuntimeSession<ort.Tensor>,
-      (type, t) => new ort.Tensor(type, t.data, t.dims as number[]),
-    );
+    return new Session(session, ort.Tensor);
   }
 }
 

@@ -38,12 +38,27 @@ export interface RuntimeSession<RuntimeTensor> {
   release(): Promise<void>;
 }
 
+/** A runtime's Tensor class, as far as Session uses it. */
+export type RuntimeTensorClass<RuntimeTensor> = new (
+  type: TensorType,
+  data: TensorData,
+  dims: readonly number[],
+) => RuntimeTensor;
+
 /** A loaded model: named inputs in, named outputs out. Each runtime module adds `create`. */
 export class SessionCore<RuntimeTensor> {
+  /**
+   * `session` is the runtime's InferenceSession: its outputs may hold strings or maps, ours are always
+   * numeric tensors (hence the cast).
+   */
+  private readonly session: RuntimeSession<RuntimeTensor>;
+
   protected constructor(
-    private readonly session: RuntimeSession<RuntimeTensor>,
-    private readonly tensor: (type: TensorType, t: Tensor) => RuntimeTensor,
-  ) {}
+    session: unknown,
+    private readonly Tensor: RuntimeTensorClass<RuntimeTensor>,
+  ) {
+    this.session = session as RuntimeSession<RuntimeTensor>;
+  }
 
   get inputNames(): readonly string[] {
     return this.session.inputNames;
@@ -56,7 +71,8 @@ export class SessionCore<RuntimeTensor> {
   /** Runs the model; `outputs` (default all) limits what is computed to what those outputs need. */
   async run(feeds: Record<string, Tensor>, outputs?: readonly string[]): Promise<Record<string, Tensor>> {
     const input: Record<string, RuntimeTensor> = {};
-    for (const [name, t] of Object.entries(feeds)) input[name] = this.tensor(typeOf(t.data), t);
+    for (const [name, t] of Object.entries(feeds))
+      input[name] = new this.Tensor(typeOf(t.data), t.data, t.dims);
     const result = outputs ? await this.session.run(input, outputs) : await this.session.run(input);
     const out: Record<string, Tensor> = {};
     for (const [name, t] of Object.entries(result)) out[name] = { data: t.data, dims: t.dims };
