@@ -29,6 +29,7 @@ function sessionOptions(options: SessionOptions): ort.InferenceSession.SessionOp
     intraOpNumThreads: options.threads ?? 1,
     graphOptimizationLevel: options.optimization ?? 'all',
     executionMode: 'sequential',
+    enableCpuMemArena: options.keepMemory ?? true,
     logSeverityLevel: 3,
     extra: { session: { intra_op: { allow_spinning: options.spinning ? '1' : '0' } } },
     // CAPTIONER_ORT_PROFILE=prefix writes onnxruntime's per-operator timings (bench/profile-summary.ts reads them).

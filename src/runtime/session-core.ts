@@ -19,6 +19,12 @@ export interface SessionOptions {
   spinning?: boolean;
   /** Graph optimisation (default: all in Node, basic in the browser; see each runtime). */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * Keep the memory of a run for the next one (onnxruntime's CPU arena; default true, Node only). A
+   * session that runs big graphs now and then (training, one graph per caption length) frees it
+   * instead: an arena keeps its session's peak for good, a few hundred MB per training graph.
+   */
+  keepMemory?: boolean;
 }
 
 export type TensorType = 'float32' | 'int32' | 'int64' | 'uint8';
