@@ -14,6 +14,8 @@ import {
 interface OnnxState extends DecoderState {
   /** One rows × width array per StateSpec, by name. */
   readonly values: ReadonlyMap<string, Float32Array>;
+  /** The image (its index in `start`) each row decodes. */
+  readonly images: Int32Array;
 }
 
 export type OnnxDecoderOptions = Pick<SessionOptions, 'threads' | 'spinning'>;
@@ -74,7 +76,7 @@ export class OnnxStepDecoder implements StepDecoder {
         s.name,
         s.init === 'zeros' || rows === 0 ? new Float32Array(rows * s.width) : floats(started, s.name),
       );
-    const state: OnnxState = { rows, values };
+    const state: OnnxState = { rows, values, images: Int32Array.from({ length: rows }, (_, i) => i) };
     return state;
   }
 
@@ -89,7 +91,7 @@ export class OnnxStepDecoder implements StepDecoder {
     const values = new Map<string, Float32Array>();
     for (const spec of this.states)
       values.set(spec.name, spec.constant ? s.values.get(spec.name)! : floats(out, spec.name + NEXT));
-    const next: OnnxState = { rows, values };
+    const next: OnnxState = { rows, values, images: s.images };
     return {
       logProbs: floats(out, LOG_PROBS),
       state: next,
@@ -99,10 +101,20 @@ export class OnnxStepDecoder implements StepDecoder {
 
   select(state: DecoderState, rows: Int32Array): DecoderState {
     const s = state as OnnxState;
+    const images = Int32Array.from(rows, (r) => {
+      if (r < 0 || r >= s.rows) throw new Error(`select: row ${r} of ${s.rows}`);
+      return s.images[r];
+    });
+    // A constant state (an attention model's 49 regions: 250 KB a row) is the same in every row of an
+    // image: while the rows still decode the same images in the same order, as in most steps of a beam
+    // search (beams reorder within their image), it is kept, not copied.
+    const sameImages = images.length === s.images.length && images.every((m, i) => m === s.images[i]);
     const values = new Map<string, Float32Array>();
-    for (const { name, width } of this.states)
-      values.set(name, pickRows(s.values.get(name)!, width, s.rows, rows));
-    const next: OnnxState = { rows: rows.length, values };
+    for (const { name, width, constant } of this.states) {
+      const value = s.values.get(name)!;
+      values.set(name, constant && sameImages ? value : pickRows(value, width, s.rows, rows));
+    }
+    const next: OnnxState = { rows: rows.length, values, images };
     return next;
   }
 

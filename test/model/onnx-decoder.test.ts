@@ -75,3 +75,24 @@ test('the onnxruntime decoder refuses bad input with a clear message', async () 
   assert.equal((await onnx.start([])).rows, 0);
   onnx.dispose();
 });
+
+test('select keeps the constant state while rows decode the same images, and moves it when they change', async () => {
+  const model = await loadModel(await tinyModelDir(1));
+  const onnx = await openDecoder(model);
+  const [v0, v1] = vectors;
+  const ones = Int32Array.from([1, 1, 1, 1]);
+  // Beams of two images; after a step, rows swap within their image (the constant state is kept)…
+  let a = onnx.select(await onnx.start([v0, v1]), Int32Array.from([0, 0, 1, 1]));
+  a = onnx.select((await onnx.step(a, ones)).state, Int32Array.from([1, 0, 3, 2]));
+  const b = (await onnx.step(await onnx.start([v0, v0, v1, v1]), ones)).state;
+  const tokens = Int32Array.from([4, 5, 6, 7]);
+  assert.deepEqual((await onnx.step(a, tokens)).logProbs, (await onnx.step(b, tokens)).logProbs);
+  // …then the images change order (as many rows: only the images tell): the constant state follows.
+  const order = Int32Array.from([2, 3, 0, 1]);
+  const fresh = (await onnx.step(await onnx.start([v1, v1, v0, v0]), ones)).state;
+  const more = Int32Array.from([8, 9, 4, 5]);
+  const expected = (await onnx.step(fresh, more)).logProbs;
+  assert.deepEqual((await onnx.step(onnx.select(a, order), more)).logProbs, expected);
+  assert.deepEqual((await onnx.step(onnx.select(b, order), more)).logProbs, expected);
+  onnx.dispose();
+});
