@@ -104,6 +104,8 @@ async function untilFinished(clients: RedisClients, count: number): Promise<void
   while ((await finished(clients)) < count) await new Promise((r) => setTimeout(r, 100));
 }
 
+type Rate = Awaited<ReturnType<typeof measureRate>>;
+
 /**
  * Photos per second of `processes` workers: over the whole run (from the add to the last photo
  * done), and in the steady state, from the moment 10% of the photos are done to the moment 90% are.
@@ -111,8 +113,6 @@ async function untilFinished(clients: RedisClients, count: number): Promise<void
  * workers also counts the end, where one worker finishes its last batches while the others have
  * nothing left to take (each holds up to two batches), which a run of 1,000 photos feels (~0.5–1 s of ~14).
  */
-type Rate = Awaited<ReturnType<typeof measureRate>>;
-
 async function measureRate(
   url: string,
   clients: RedisClients,
