@@ -20,6 +20,7 @@ import { openQueue, type RedisClients } from '../src/queue/connection.js';
 import { exportResults } from '../src/queue/results.js';
 import { queueStatus } from '../src/queue/status.js';
 import { sharedDir } from '../src/util/paths.js';
+import { pairedRounds } from './paired-rounds.js';
 import { failWith, testPhotos } from './test-photos.js';
 import { startRedis } from '../test/helpers/redis.js';
 
@@ -228,27 +229,19 @@ const redis = await startRedis();
 const clients = await openQueue(redis.url);
 try {
   const rounds = Math.max(1, Number(args.rounds));
-  const pairs: { one: Rate; two: Rate; speedup: number }[] = [];
-  for (let round = 1; round <= rounds; round++) {
-    // The order alternates, so that a machine speeding up or slowing down favours neither.
-    const measure = async (processes: number) => {
+  const { rounds: pairs, median } = await pairedRounds(
+    rounds,
+    (setting, round) => {
+      const processes = setting === 'base' ? 1 : 2;
       log(
         `round ${round}/${rounds}: ${processes} worker process${processes > 1 ? 'es' : ''} (--threads 1, batches of ${args.batch}), ${files.length} photos…`,
       );
       return measureRate(redis.url, clients, files, processes);
-    };
-    let one: Rate, two: Rate;
-    if (round % 2 === 1) {
-      one = await measure(1);
-      two = await measure(2);
-    } else {
-      two = await measure(2);
-      one = await measure(1);
-    }
-    pairs.push({ one, two, speedup: two.steadyPhotosPerSecond / one.steadyPhotosPerSecond });
-  }
+    },
+    (one, two) => two.steadyPhotosPerSecond / one.steadyPhotosPerSecond,
+  );
   // The round of the median speed-up gives every figure of the table.
-  const { one, two, speedup } = [...pairs].sort((a, b) => a.speedup - b.speedup)[(pairs.length - 1) >> 1];
+  const { base: one, other: two, ratio: speedup } = median;
   const bytesPerJob = await redisBytesPerJob(clients);
   log(`1 worker process with 2 threads…`);
   const twoThreads = await measureRate(redis.url, clients, files, 1, 2);
@@ -272,8 +265,8 @@ try {
       `≥ 1.7× on 2 idle cores (whole run ${(two.photosPerSecond / one.photosPerSecond).toFixed(2)}×)`,
     ],
     [
-      `speed-ups of the ${rounds} rounds`,
-      pairs.map((p) => `${p.speedup.toFixed(2)}×`).join(' '),
+      `speed-ups of the ${pairs.length} rounds`,
+      pairs.map((p) => `${p.ratio.toFixed(2)}×`).join(' '),
       'the median round is shown above',
     ],
     ['1 worker, 2 threads', rate(twoThreads), cpu(twoThreads)],
@@ -303,7 +296,7 @@ try {
         oneWorkerPhotosPerSecond: +one.steadyPhotosPerSecond.toFixed(2),
         twoWorkersPhotosPerSecond: +two.steadyPhotosPerSecond.toFixed(2),
         speedup: +speedup.toFixed(2),
-        roundSpeedups: pairs.map((p) => +p.speedup.toFixed(2)),
+        roundSpeedups: pairs.map((p) => +p.ratio.toFixed(2)),
         oneWorkerWholeRunPhotosPerSecond: +one.photosPerSecond.toFixed(2),
         twoWorkersWholeRunPhotosPerSecond: +two.photosPerSecond.toFixed(2),
         wholeRunSpeedup: +(two.photosPerSecond / one.photosPerSecond).toFixed(2),

@@ -22,6 +22,7 @@ import { loadCaptioner as loadPipeline } from '../src/pipeline/load-captioner.js
 import { buildServer } from '../src/serve/server.js';
 import { isCaptionerError } from '../src/util/errors.js';
 import { sharedDir } from '../src/util/paths.js';
+import { pairedRounds, type Round } from './paired-rounds.js';
 import { failWith, testPhotos } from './test-photos.js';
 
 const { values: args } = parseArgs({
@@ -183,7 +184,7 @@ if (phases.has('throughput')) {
   await app.close();
 }
 let overload: { base: LoadResult; high: LoadResult; photoBytes: number } | undefined;
-const overloadRounds: { base: LoadResult; high: LoadResult; ratio: number }[] = [];
+const overloadRounds: Round<LoadResult>[] = [];
 const rate = (r: LoadResult) => r.ok / r.durationS;
 if (phases.has('overload')) {
   const photo = await largePhoto(files);
@@ -198,25 +199,19 @@ if (phases.has('overload')) {
   // One server for both, as a load test against `captioner serve` would find it.
   const app = await startServer(captioner);
   const rounds = Math.max(1, Number(args['overload-rounds']));
-  const measure = async (connections: number, round: number) => {
-    log(`overload, round ${round}/${rounds}: ${connections} connections for ${seconds} s…`);
-    return measureThroughput(app, photo, connections, seconds);
-  };
-  for (let round = 1; round <= rounds; round++) {
-    let base: LoadResult, high: LoadResult;
-    if (round % 2 === 1) {
-      base = await measure(baseConnections, round);
-      high = await measure(highConnections, round);
-    } else {
-      high = await measure(highConnections, round);
-      base = await measure(baseConnections, round);
-    }
-    overloadRounds.push({ base, high, ratio: rate(high) / rate(base) });
-  }
+  const measured = await pairedRounds(
+    rounds,
+    (setting, round) => {
+      const connections = setting === 'base' ? baseConnections : highConnections;
+      log(`overload, round ${round}/${rounds}: ${connections} connections for ${seconds} s…`);
+      return measureThroughput(app, photo, connections, seconds);
+    },
+    (base, high) => rate(high) / rate(base),
+  );
+  overloadRounds.push(...measured.rounds);
   await app.close();
   rmSync(dirname(photo), { recursive: true, force: true });
-  const median = [...overloadRounds].sort((a, b) => a.ratio - b.ratio)[(overloadRounds.length - 1) >> 1];
-  overload = { base: median.base, high: median.high, photoBytes };
+  overload = { base: measured.median.base, high: measured.median.other, photoBytes };
 }
 await captioner.dispose();
 
