@@ -8,12 +8,15 @@ import { sharedDir } from '../../src/util/paths.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
+/** The bundled model's folder. */
+export const DEFAULT_MODEL = join(ROOT, 'models/default');
+
 /**
  * The real captioner (bundled model + encoder), or the reason it cannot be had here: the model not
  * trained yet, or an asset missing (a CaptionerError). Other errors are bugs and fail the test.
  */
 export async function loadRealCaptioner(): Promise<{ captioner?: Captioner; skip?: string }> {
-  if (!existsSync(join(ROOT, 'models/default'))) {
+  if (!existsSync(DEFAULT_MODEL)) {
     return { skip: 'real captioner: the bundled model (models/default) is not there' };
   }
   // Where the developers' machines and CI keep the encoder, unless told otherwise.
