@@ -55,6 +55,7 @@ export class BundleCaptioner {
       featureDim: startInput.reduce((a, b) => a * b, 1),
       startShape: startInput,
       vocabSize: config.vocabulary.tokens.length,
+      constantsPerImage: d.constantsPerImage === true,
     } as StepModels;
     const t1 = performance.now();
     // One after the other (the runtime starts with the first): their times are told apart.

@@ -88,6 +88,12 @@ export interface BundleConfig {
      * step as `<name>.next`.
      */
     states: StateSpec[];
+    /**
+     * The step graph reads each constant state once per image ([images, …]) and the other states and
+     * the tokens as k rows per image, grouped in image order (a beam search's k beams; k = 1 is one row
+     * per image). Absent in bundles written before: constants one row per row.
+     */
+    constantsPerImage?: boolean;
     /** 'int8': int8 matrices with scales per column (per row for the embedding), dequantized inside the graphs. */
     weights: 'int8' | 'float32';
     /** Products with int8 weights run as onnxruntime's DynamicQuantizeMatMul (com.microsoft) (absent: no). */

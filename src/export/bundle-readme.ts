@@ -75,7 +75,7 @@ ${c.decoder.weights === 'int8' ? 'The weights are stored as int8 (the decoder: w
 
 ${graphSection('Encoder', { ...c.encoder }, `The ImageNet classifier cut at its pooled features.${u8s8(c)}`)}
 ${c.decoder.start ? graphSection('Start', c.decoder.start, "Run once per photo, on the encoder's output.") : ''}
-${graphSection('Step', c.decoder.step, `Run once per word, on every hypothesis at once (one row each). States: ${stateList}. After a step, each state \`s\` that is not constant becomes \`s.next\`; to reorder or expand the rows (beam search), copy the rows of every state.`)}
+${graphSection('Step', c.decoder.step, `Run once per word, on every hypothesis at once (one row each). States: ${stateList}. After a step, each state \`s\` that is not constant becomes \`s.next\`; to reorder or expand the rows (beam search), copy the rows of every state.${c.decoder.constantsPerImage ? " The constant states have one row per image ('images'), the rest one row per hypothesis ('rows'): the same number k of hypotheses for every image, an image's k rows next to each other, the images in the constants' order (k = 1 with one row per image: then any layout works, copying the constants for every row)." : ''}`)}
 ## Decoding
 
 Feed \`<start>\` (id ${c.vocabulary.start}) first, then each chosen word, until \`<end>\` (id ${c.vocabulary.end}) or

@@ -134,8 +134,8 @@ export async function buildBundle(options: BuildBundleOptions = {}): Promise<Bun
     );
   const V = graphs.vocabSize;
   // A state that is not a vector (attention's regions × channels) keeps its shape after the rows.
-  const rowsOf = (s: StateSpec): (number | string)[] => [
-    'rows',
+  const rowsOf = (s: StateSpec, perImage = false): (number | string)[] => [
+    perImage && s.constant ? 'images' : 'rows',
     ...((s as { shape?: number[] }).shape ?? [s.width]),
   ];
   const tensor = (
@@ -173,9 +173,9 @@ export async function buildBundle(options: BuildBundleOptions = {}): Promise<Bun
         tensor(
           s.name,
           'float32',
-          rowsOf(s),
+          rowsOf(s, graphs.constantsPerImage),
           s.constant
-            ? 'from the start graph, the same at every step'
+            ? 'from the start graph, the same at every step, one row per image'
             : s.init === 'zeros'
               ? 'zeros at the first step, then the last step’s ' + s.name + NEXT
               : 'from the start graph at the first step, then the last step’s ' + s.name + NEXT,
@@ -236,6 +236,7 @@ export async function buildBundle(options: BuildBundleOptions = {}): Promise<Bun
       ...(start ? { start } : {}),
       step,
       states: graphs.states,
+      ...(graphs.constantsPerImage ? { constantsPerImage: true } : {}),
       weights: members.some((m) => m.int8) ? 'int8' : 'float32',
       ...(integerProducts ? { integerProducts } : {}),
     },

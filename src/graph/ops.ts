@@ -215,10 +215,15 @@ export function slice(g: Graph, x: Value, axis: number, start: number, end: numb
   })[0];
 }
 
+/** The shape of x at run time, an int64 vector. */
+export function shapeOf(g: Graph, x: Value): Value {
+  return g.node('Shape', [x], {}, [{ dtype: 'int64', shape: [x.shape.length] }])[0];
+}
+
 /** `x` reshaped to the shape of `like` (which may hold symbols: then read at run time). */
 export function reshapeAs(g: Graph, x: Value, like: Value): Value {
   if (like.shape.every((d) => typeof d === 'number')) return reshape(g, x, like.shape);
-  const shape = g.node('Shape', [like], {}, [{ dtype: 'int64', shape: [like.shape.length] }])[0];
+  const shape = shapeOf(g, like);
   return g.node('Reshape', [x, shape], {}, [{ dtype: x.dtype, shape: like.shape }])[0];
 }
 
@@ -315,7 +320,7 @@ export function expandAs(g: Graph, x: Value, like: Value): Value {
     return g.node('Expand', [x, ints(g, like.shape as number[])], {}, [
       { dtype: x.dtype, shape: like.shape },
     ])[0];
-  const shape = g.node('Shape', [like], {}, [{ dtype: 'int64', shape: [like.shape.length] }])[0];
+  const shape = shapeOf(g, like);
   return g.node('Expand', [x, shape], {}, [{ dtype: x.dtype, shape: like.shape }])[0];
 }
 
@@ -327,7 +332,7 @@ export function zeros(g: Graph, dtype: DType, shape: readonly number[]): Value {
 /** Zeros of the shape of `like`. */
 export function zerosLike(g: Graph, like: Value): Value {
   if (like.shape.every((d) => typeof d === 'number')) return zeros(g, like.dtype, like.shape as number[]);
-  const shape = g.node('Shape', [like], {}, [{ dtype: 'int64', shape: [like.shape.length] }])[0];
+  const shape = shapeOf(g, like);
   return g.node('ConstantOfShape', [shape], { value: 0 }, [{ dtype: like.dtype, shape: like.shape }])[0];
 }
 

@@ -89,6 +89,9 @@ export class UnrolledGraph extends Graph {
  * quantized at each run and the product runs in integers, so a decoding step, whose small products are
  * bound by reading their weights, reads a quarter of the bytes.
  */
+/** The fewest columns of a weight whose products run in integers. */
+const MIN_INTEGER_COLUMNS = 16;
+
 export class InferenceGraph extends Graph {
   /** The uint8 form of each int8 weight (values, scales, zero points), made once however many products read it. */
   private readonly unsignedWeights = new Map<string, [Value, Value, Value]>();
@@ -122,7 +125,9 @@ export class InferenceGraph extends Graph {
         return [op.gather(this, table, lookup.inputs[1], 0)];
       }
       const weight = this.integerProducts ? int8Columns(b) : undefined;
-      if (weight) {
+      // A product with a few columns (attention's score, one column) would quantize a large input to
+      // save reading a tiny weight: it stays in floats (the weight's dequantization folds at load).
+      if (weight && weight.scales.length >= MIN_INTEGER_COLUMNS) {
         let w = this.unsignedWeights.get(weight.name);
         if (!w) {
           const name = weight.name.replace(/\.q8$/, '');

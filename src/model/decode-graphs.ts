@@ -54,6 +54,11 @@ export interface StepModels {
   vocabSize: number;
   /** Regions of the step graph's ATTENTION output, when it has one. */
   regions?: number;
+  /**
+   * The step graph reads each constant state once per image ([images, …]) and the other inputs as k
+   * rows per image, grouped in image order. Absent (graphs exported before): one row per row.
+   */
+  constantsPerImage?: boolean;
 }
 
 /** Weights as constants of the graph, no dropout: the model as it runs after training. */
@@ -140,7 +145,7 @@ export function buildDecodeGraphs(
       const name = prefix + s.name;
       states.push({ ...s, name });
       if (s.init === 'start') start.output(started[s.name], name);
-      inputs[s.name] = step.input(name, 'float32', ['rows', ...stateShape(s)]);
+      inputs[s.name] = step.input(name, 'float32', [s.constant ? 'images' : 'rows', ...stateShape(s)]);
     }
     const scope = new ConstantScope(step, member, prefix);
     const next = arch.step(scope, config, inputs, tokens);
@@ -164,5 +169,6 @@ export function buildDecodeGraphs(
     startShape: shape,
     vocabSize,
     regions: attention ? (attention.shape[1] as number) : undefined,
+    constantsPerImage: true,
   };
 }

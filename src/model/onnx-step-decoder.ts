@@ -12,10 +12,18 @@ import {
 } from './step-decoder.js';
 
 interface OnnxState extends DecoderState {
-  /** One rows × width array per StateSpec, by name. */
+  /** The changing states, rows × width each, by name. */
   readonly values: ReadonlyMap<string, Float32Array>;
+  /** The constant states, one row per group (see `groups`), by name. */
+  readonly constants: ReadonlyMap<string, Float32Array>;
   /** The image (its index in `start`) each row decodes. */
   readonly images: Int32Array;
+  /**
+   * The image of each row of `constants`. Rows come in groups of k = rows / groups.length: row r
+   * decodes group ⌊r / k⌋'s image. A beam search's k beams of an image make one group; rows that
+   * cannot be grouped evenly get a group each.
+   */
+  readonly groups: Int32Array;
 }
 
 export type OnnxDecoderOptions = Pick<SessionOptions, 'threads' | 'spinning'>;
@@ -34,7 +42,9 @@ export class OnnxStepDecoder implements StepDecoder {
     private readonly stepSession: Session,
     private readonly startShape: number[],
     /** Regions of the step's attention weights, for attention models. */
-    readonly regions?: number,
+    readonly regions: number | undefined,
+    /** Whether the step graph reads constants per image (StepModels.constantsPerImage). */
+    private readonly perImage: boolean,
   ) {}
 
   /** Threads default to 1: a step's products are a few rows, too small to split. */
@@ -59,6 +69,7 @@ export class OnnxStepDecoder implements StepDecoder {
       step,
       models.startShape,
       models.regions,
+      models.constantsPerImage === true,
     );
   }
 
@@ -71,12 +82,14 @@ export class OnnxStepDecoder implements StepDecoder {
         ? await this.startSession.run({ [FEATURES]: { data: features, dims: [rows, ...this.startShape] } })
         : {};
     const values = new Map<string, Float32Array>();
+    const constants = new Map<string, Float32Array>();
     for (const s of this.states)
-      values.set(
+      (s.constant ? constants : values).set(
         s.name,
         s.init === 'zeros' || rows === 0 ? new Float32Array(rows * s.width) : floats(started, s.name),
       );
-    const state: OnnxState = { rows, values, images: Int32Array.from({ length: rows }, (_, i) => i) };
+    const order = Int32Array.from({ length: rows }, (_, i) => i);
+    const state: OnnxState = { rows, values, constants, images: order, groups: order };
     return state;
   }
 
@@ -86,12 +99,13 @@ export class OnnxStepDecoder implements StepDecoder {
     checkStepTokens(tokens, rows, this.vocabSize);
     const feeds: Record<string, Tensor> = { [TOKENS]: { data: tokens, dims: [rows] } };
     for (const spec of this.states)
-      feeds[spec.name] = { data: s.values.get(spec.name)!, dims: [rows, ...stateShape(spec)] };
+      feeds[spec.name] = spec.constant
+        ? { data: s.constants.get(spec.name)!, dims: [s.groups.length, ...stateShape(spec)] }
+        : { data: s.values.get(spec.name)!, dims: [rows, ...stateShape(spec)] };
     const out = await this.stepSession.run(feeds);
     const values = new Map<string, Float32Array>();
-    for (const spec of this.states)
-      values.set(spec.name, spec.constant ? s.values.get(spec.name)! : floats(out, spec.name + NEXT));
-    const next: OnnxState = { rows, values, images: s.images };
+    for (const spec of this.states) if (!spec.constant) values.set(spec.name, floats(out, spec.name + NEXT));
+    const next: OnnxState = { ...s, values };
     return {
       logProbs: floats(out, LOG_PROBS),
       state: next,
@@ -105,20 +119,50 @@ export class OnnxStepDecoder implements StepDecoder {
       if (r < 0 || r >= s.rows) throw new Error(`select: row ${r} of ${s.rows}`);
       return s.images[r];
     });
-    // A constant state (an attention model's 49 regions: 250 KB a row) is the same in every row of an
-    // image: while the rows still decode the same images in the same order, as in most steps of a beam
-    // search (beams reorder within their image), it is kept, not copied.
-    const sameImages = images.length === s.images.length && images.every((m, i) => m === s.images[i]);
     const values = new Map<string, Float32Array>();
-    for (const { name, width, constant } of this.states) {
-      const value = s.values.get(name)!;
-      values.set(name, constant && sameImages ? value : pickRows(value, width, s.rows, rows));
+    for (const { name, width, constant } of this.states)
+      if (!constant) values.set(name, pickRows(s.values.get(name)!, width, s.rows, rows));
+    const groups = (this.perImage && evenGroups(images)) || images;
+    // The constants (an attention model's regions: 250 KB an image) are copied only when the groups
+    // change: when an image of the batch finishes, not when beams reorder within their images.
+    let constants = s.constants;
+    if (!sameValues(groups, s.groups)) {
+      const groupOf = new Map<number, number>();
+      s.groups.forEach((image, i) => groupOf.has(image) || groupOf.set(image, i));
+      const picked = Int32Array.from(groups, (image) => groupOf.get(image)!);
+      constants = new Map(
+        this.states
+          .filter((spec) => spec.constant)
+          .map(({ name, width }) => [name, pickRows(s.constants.get(name)!, width, s.groups.length, picked)]),
+      );
     }
-    const next: OnnxState = { rows: rows.length, values, images };
+    const next: OnnxState = { rows: rows.length, values, constants, images, groups };
     return next;
   }
 
   dispose(): void {
     for (const session of [this.startSession, this.stepSession]) void session?.release();
   }
+}
+
+/**
+ * The image of each run of rows when every run (consecutive rows of one image) has the same length,
+ * as a beam search's beams do; otherwise undefined.
+ */
+function evenGroups(images: Int32Array): Int32Array | undefined {
+  if (images.length === 0) return images;
+  let k = 1;
+  while (k < images.length && images[k] === images[0]) k++;
+  if (images.length % k !== 0) return undefined;
+  const groups = new Int32Array(images.length / k);
+  for (let g = 0; g < groups.length; g++) {
+    const image = images[g * k];
+    for (let r = g * k + 1; r < (g + 1) * k; r++) if (images[r] !== image) return undefined;
+    groups[g] = image;
+  }
+  return groups;
+}
+
+function sameValues(a: Int32Array, b: Int32Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
 }

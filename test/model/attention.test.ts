@@ -131,3 +131,50 @@ test('attention + merge ensemble: the merge member reads the mean of the map, th
   }
   assert.deepEqual(both.attention, a.attention, 'the attention member shows where the ensemble looked');
 });
+
+test('beams share their image’s regions: grouped rows, uneven rows and reordered images each step as if alone', async () => {
+  const merge = getArchitecture('merge');
+  const mergeConfig = merge.validate({
+    ...merge.defaults(11, 6),
+    embedDim: 4,
+    units: 5,
+    decoderUnits: 5,
+  } as ModelConfigBase);
+  const mergeLayout = new ParamLayout(merge.params(mergeConfig));
+  const mergeWeights = new Float32Array(mergeLayout.total);
+  merge.init(mergeConfig, mergeLayout, mergeWeights, new Rng(6));
+  const members = [
+    { architecture: attentionArchitecture, config, layout, params: weights },
+    { architecture: merge, config: mergeConfig, layout: mergeLayout, params: mergeWeights },
+  ];
+  const decoder = await openWeightsDecoder(members);
+  /** The last step of one row decoded on its own: its image and the tokens fed so far. */
+  const alone = async (image: number, history: number[]) => {
+    let state = await decoder.start([maps[image]]);
+    let out;
+    for (const token of history) ({ state } = out = await decoder.step(state, Int32Array.of(token)));
+    return out!;
+  };
+  // Rows as (image, history); each round selects rows of the last round and feeds each a token.
+  let rows = [0, 1, 2].map((image) => ({ image, history: [1] }));
+  let state = (await decoder.step(await decoder.start(maps), Int32Array.of(1, 1, 1))).state;
+  const rounds = [
+    { pick: [0, 0, 1, 1, 2, 2], tokens: [4, 5, 6, 7, 8, 9] }, // two beams an image
+    { pick: [1, 0, 2, 3, 3, 5], tokens: [5, 4, 7, 6, 9, 8] }, // reordered within images, one of image 2 gone
+    { pick: [4, 3, 1, 0], tokens: [10, 9, 4, 5] }, // images 1 and 0, two beams each
+    { pick: [2, 3, 0, 1], tokens: [6, 7, 8, 9] }, // the same groups, swapped
+  ];
+  for (const { pick, tokens } of rounds) {
+    rows = pick.map((r, i) => ({ image: rows[r].image, history: [...rows[r].history, tokens[i]] }));
+    const out = await decoder.step(decoder.select(state, Int32Array.from(pick)), Int32Array.from(tokens));
+    for (const [i, row] of rows.entries()) {
+      const ref = await alone(row.image, row.history);
+      for (let v = 0; v < 11; v++)
+        assert.ok(Math.abs(out.logProbs[i * 11 + v] - ref.logProbs[v]) < 1e-5, `row ${i}, id ${v}`);
+      for (let r = 0; r < 4; r++)
+        assert.ok(Math.abs(out.attention![i * 4 + r] - ref.attention![r]) < 1e-6, `row ${i}, region ${r}`);
+    }
+    state = out.state;
+  }
+  decoder.dispose();
+});

@@ -4,6 +4,7 @@ import { CaptionerError } from '../../util/errors.js';
 import type { Architecture, ModelConfigBase } from '../architecture.js';
 import { glorotUniform, orthogonalRows, uniform } from '../init.js';
 import { dense, denseParams } from '../layers/dense.js';
+import { perRow } from '../layers/image-rows.js';
 import { lstmCell, lstmParams } from '../layers/lstm-cell.js';
 import type { ParamSpec } from '../params.js';
 
@@ -113,7 +114,7 @@ export const mergeArchitecture: Architecture<MergeConfig> = {
   step(m, c, state, tokens) {
     const x = m.dropout(op.gather(m.g, m.param(P.embedding), tokens), c.embedDropout, 'embed'); // [rows, E]
     const next = lstmCell(m, 'lstm', x, state.h, state.c, c.units); // [rows, U] each
-    const output: Value = op.add(m.g, next.h, state.image); // the merge: [rows, U]
+    const output: Value = op.add(m.g, next.h, perRow(m.g, state.image, next.h)); // the merge: [rows, U]
     return { state: { image: state.image, h: next.h, c: next.c }, output };
   },
 
