@@ -1,9 +1,10 @@
 // npm run bench:serve [-- --json] [--duration 30] [--connections 8] [--runs 100] [--model dir] [--double]
-//                     [--overload-connections 256] [--overload-duration 15] [--overload-rounds 3]
+//                     [--workers n] [--overload-connections 256] [--overload-duration 15] [--overload-rounds 3]
 //                     [--phases latency,throughput,overload]
 // 1. Single-image latency, in-process: file → caption (beam 3) through the library, p50 and p95.
-// 2. Server throughput: the HTTP server in this process, autocannon in a second process on loopback
-//    POSTing a Flickr8k photo; captions per second and errors (anything but a 200).
+// 2. Server throughput: the HTTP server in this process, captioning in worker threads as `captioner serve`
+//    does (one per core, or --workers), autocannon in a second process on loopback POSTing a Flickr8k
+//    photo; captions per second and errors (anything but a 200).
 // 3. Overload: a 1.5-megapixel JPEG (~240 KB, a mosaic of Flickr8k photos) at 8 connections, then at
 //    256, in 3 rounds (order alternating; the round of the median ratio shown: this machine's speed
 //    drifts within a minute); captions per second answered 200 in each, their ratio (goodput kept under overload), the p99
@@ -18,6 +19,7 @@ import { parseArgs } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import type { Captioner } from '../src/pipeline/captioner-types.js';
+import { loadCaptionerPool } from '../src/pipeline/captioner-pool.js';
 import { loadCaptioner as loadPipeline } from '../src/pipeline/load-captioner.js';
 import { buildServer } from '../src/serve/server.js';
 import { isCaptionerError } from '../src/util/errors.js';
@@ -42,6 +44,7 @@ const { values: args } = parseArgs({
     phases: { type: 'string', default: 'latency,throughput,overload' },
     // The test double instead of the model: checks the harness, measures nothing real.
     double: { type: 'boolean', default: false },
+    workers: { type: 'string' },
   },
 });
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -82,6 +85,19 @@ async function loadCaptioner(): Promise<Captioner> {
     return await loadPipeline({ model: args.model });
   } catch (error) {
     if (isCaptionerError(error)) fail(`cannot load the captioner: ${error.message}`);
+    throw error;
+  }
+}
+
+async function loadServed(): Promise<Captioner> {
+  if (args.double) return loadCaptioner();
+  try {
+    return await loadCaptionerPool({
+      model: args.model,
+      workers: args.workers === undefined ? undefined : Number(args.workers),
+    });
+  } catch (error) {
+    if (isCaptionerError(error)) fail(`cannot start the captioner threads: ${error.message}`);
     throw error;
   }
 }
@@ -171,6 +187,8 @@ const beam = Number(args.beam);
 const files = testPhotos(100, fail);
 log(`loading the captioner${args.double ? ' (TEST DOUBLE: numbers mean nothing)' : ''}…`);
 const captioner = await loadCaptioner();
+// The server phases caption as `captioner serve` does: in worker threads, one per core (--workers).
+const served = phases.has('throughput') || phases.has('overload') ? await loadServed() : undefined;
 let latency: { p50: number; p95: number } | undefined;
 if (phases.has('latency')) {
   log(`latency: ${args.runs} captions, beam ${beam}, in-process…`);
@@ -179,7 +197,7 @@ if (phases.has('latency')) {
 let load: LoadResult | undefined;
 if (phases.has('throughput')) {
   log(`throughput: ${args.connections} connections for ${args.duration} s from a second process…`);
-  const app = await startServer(captioner);
+  const app = await startServer(served!);
   load = await measureThroughput(app, files[0], Number(args.connections), Number(args.duration));
   await app.close();
 }
@@ -197,7 +215,7 @@ if (phases.has('overload')) {
     `overload: a 1.5-megapixel JPEG (${Math.round(photoBytes / 1024)} KB), ${baseConnections} connections for ${seconds} s…`,
   );
   // One server for both, as a load test against `captioner serve` would find it.
-  const app = await startServer(captioner);
+  const app = await startServer(served!);
   const rounds = Math.max(1, Number(args['overload-rounds']));
   const measured = await pairedRounds(
     rounds,
@@ -218,6 +236,7 @@ if (phases.has('overload')) {
   };
 }
 await captioner.dispose();
+await served?.dispose();
 
 const rows: [string, string, string][] = [];
 if (latency)

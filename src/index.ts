@@ -7,6 +7,9 @@ export { CaptionerError, isCaptionerError } from './util/errors.js';
 // Captioning: what most programs need. `const c = await loadCaptioner(); await c.caption('dog.jpg')`.
 export { loadCaptioner, defaultModelDir } from './pipeline/load-captioner.js';
 export type { LoadCaptionerOptions } from './pipeline/load-captioner.js';
+// Captioning on every core of one process (what `captioner serve` runs): captioners in worker threads.
+export { loadCaptionerPool } from './pipeline/captioner-pool.js';
+export type { CaptionerPoolOptions } from './pipeline/captioner-pool.js';
 export type {
   Captioner,
   CaptionOptions,

@@ -84,7 +84,8 @@ export function resolveLimits(
   return limits;
 }
 
-function envNumber(env: NodeJS.ProcessEnv, name: string): number | undefined {
+/** A number from the environment (undefined when unset), refusing one that is not a number ≥ 0. */
+export function envNumber(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return undefined;
   const n = Number(raw);

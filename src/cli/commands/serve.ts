@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { resolveLimits } from '../../serve/limits.js';
+import { availableParallelism } from 'node:os';
+import { envNumber, resolveLimits } from '../../serve/limits.js';
 import { buildServer } from '../../serve/server.js';
 import { closeOnSignals } from '../../serve/shutdown.js';
 import { CaptionerError, errnoCode } from '../../util/errors.js';
-import { positiveNumber, runCommand } from '../run-command.js';
+import { positiveInt, positiveNumber, runCommand } from '../run-command.js';
 
 interface ServeFlags {
   port?: number;
@@ -16,6 +17,7 @@ interface ServeFlags {
   concurrency?: number;
   queue?: number;
   batch?: number;
+  workers?: number;
 }
 
 export function registerServe(program: Command): void {
@@ -51,6 +53,11 @@ export function registerServe(program: Command): void {
       'most waiting photos captioned as one batch (env CAPTIONER_BATCH; default 8)',
       positiveNumber('--batch'),
     )
+    .option(
+      '--workers <n>',
+      'captioner threads, each with its own copy of the model (env CAPTIONER_WORKERS; default: one per core)',
+      positiveInt('--workers'),
+    )
     .action(
       runCommand(async (flags: ServeFlags) => {
         // Check the settings before the (slow) model load.
@@ -65,9 +72,13 @@ export function registerServe(program: Command): void {
         });
         const log = (line: string) => process.stderr.write(`captioner: ${line}\n`);
         log('loading the model…');
-        // Imported here, so other commands start without the model stack.
-        const { loadCaptioner } = await import('../../pipeline/load-captioner.js');
-        const captioner = await loadCaptioner({ model: flags.model, encoder: flags.encoder });
+        const workers =
+          flags.workers ?? envNumber(process.env, 'CAPTIONER_WORKERS') ?? availableParallelism();
+        // Imported here, so other commands start without the model stack. The captioners run in worker
+        // threads: onnxruntime-node computes on the calling thread, so one captioner would use one core
+        // at a time and hold up the event loop (health checks, refusals) while it computes.
+        const { loadCaptionerPool } = await import('../../pipeline/captioner-pool.js');
+        const captioner = await loadCaptionerPool({ model: flags.model, encoder: flags.encoder, workers });
         // The page captions on the device with the same model (its bundle at /model/).
         const app = buildServer({
           captioner,
