@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
+import { endianness } from 'node:os';
 import { writeJsonAtomic } from '../util/atomic-write.js';
 import { lockFolder } from '../util/folder-lock.js';
 import { CaptionerError, errnoCode } from '../util/errors.js';
@@ -83,10 +84,16 @@ export function featureStoreDir(workDir: string, encoder = DEFAULT_ENCODER): str
 const pad4 = (n: number) => (n + 3) & ~3;
 const pad8 = (n: number) => (n + 7) & ~7;
 
+const LITTLE_ENDIAN = endianness() === 'LE';
+
 function checksum(buf: Buffer, start: number, end: number): number {
-  // FNV-1a over 32-bit words (lengths are multiples of 4).
+  // FNV-1a over 32-bit words (lengths are multiples of 4). Through a Uint32Array view where the words
+  // are aligned (a store of spatial maps is ~1 GB: readUInt32LE word by word took seconds).
   let h = 0x811c9dc5;
-  for (let i = start; i < end; i += 4) h = Math.imul(h ^ buf.readUInt32LE(i), 0x01000193);
+  if (LITTLE_ENDIAN && (buf.byteOffset + start) % 4 === 0) {
+    const words = new Uint32Array(buf.buffer, buf.byteOffset + start, (end - start) / 4);
+    for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i], 0x01000193);
+  } else for (let i = start; i < end; i += 4) h = Math.imul(h ^ buf.readUInt32LE(i), 0x01000193);
   return h >>> 0;
 }
 
@@ -162,7 +169,7 @@ async function scanRecords(
     const need = 8 + 65536 + size + 4;
     if (!eof && bufStart + buf.length - pos < need) {
       const keep = buf.subarray(pos - bufStart);
-      const more = Buffer.alloc(chunkSize);
+      const more = Buffer.allocUnsafe(chunkSize); // only the bytes read are used
       const { bytesRead } = await handle.read(more, 0, chunkSize, bufStart + buf.length);
       if (bytesRead === 0) eof = true;
       buf = Buffer.concat([keep, more.subarray(0, bytesRead)]);
