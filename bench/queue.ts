@@ -1,7 +1,8 @@
 // npm run bench:queue [-- --json] [--rounds 3] [--photos 1000] [--batch 16] [--lock-seconds 30] [--skip-kill] [--model dir]
 // The BullMQ queue end to end, on a private redis-server (no persistence) and Flickr8k test photos:
-// 1. photos/s with 1 worker process of one thread (--threads 1), then with 2 such processes, then with
-//    1 process of 2 threads (the workers are loaded and idle before the photos are added: model
+// 1. photos/s with 1 worker process of one captioner thread (--workers 1 --threads 1), then with 2 such
+//    processes, then with 1 process of one captioner with 2 onnxruntime threads (--threads 2), then with
+//    1 process of 2 captioner threads (--workers 2, the default on 2 cores) (the workers are loaded and idle before the photos are added: model
 //    loading is not counted); the rate is the steady one, from 10% to 90% of the photos done, and the
 //    whole run's is printed beside it; 1 and 2 workers in --rounds pairs (order alternating), the
 //    median round's figures shown;
@@ -49,7 +50,7 @@ interface WorkerProcess {
   exited: Promise<number | null>;
 }
 
-function startWorker(url: string, threads = 1): WorkerProcess {
+function startWorker(url: string, threads = 1, captioners = 1): WorkerProcess {
   const child = spawn(
     process.execPath,
     [
@@ -57,6 +58,8 @@ function startWorker(url: string, threads = 1): WorkerProcess {
       'tsx',
       MAIN,
       'worker',
+      '--workers',
+      String(captioners),
       '--threads',
       String(threads),
       '--batch',
@@ -120,9 +123,10 @@ async function measureRate(
   files: string[],
   processes: number,
   threads = 1,
+  captioners = 1,
 ) {
   await clients.redis.flushall();
-  const workers = Array.from({ length: processes }, () => startWorker(url, threads));
+  const workers = Array.from({ length: processes }, () => startWorker(url, threads, captioners));
   try {
     await Promise.all(workers.map((w) => w.ready));
     const cpu = () => workers.reduce((sum, w) => sum + cpuSeconds(w.child.pid!), 0);
@@ -234,7 +238,7 @@ try {
     (setting, round) => {
       const processes = setting === 'base' ? 1 : 2;
       log(
-        `round ${round}/${rounds}: ${processes} worker process${processes > 1 ? 'es' : ''} (--threads 1, batches of ${args.batch}), ${files.length} photos…`,
+        `round ${round}/${rounds}: ${processes} worker process${processes > 1 ? 'es' : ''} (--workers 1 --threads 1, batches of ${args.batch}), ${files.length} photos…`,
       );
       return measureRate(redis.url, clients, files, processes);
     },
@@ -245,6 +249,8 @@ try {
   const bytesPerJob = await redisBytesPerJob(clients);
   log(`1 worker process with 2 threads…`);
   const twoThreads = await measureRate(redis.url, clients, files, 1, 2);
+  log(`1 worker process with 2 captioner threads (--workers 2)…`);
+  const twoCaptioners = await measureRate(redis.url, clients, files, 1, 1, 2);
   const bytesPerWaitingJob = await redisBytesPerWaitingJob(clients);
   let kill: Awaited<ReturnType<typeof measureKill>> | undefined;
   if (!args['skip-kill']) {
@@ -270,6 +276,7 @@ try {
       'the median round is shown above',
     ],
     ['1 worker, 2 threads', rate(twoThreads), cpu(twoThreads)],
+    ['1 worker, 2 captioner threads', rate(twoCaptioners), cpu(twoCaptioners)],
   ];
   if (kill)
     rows.push(
@@ -305,6 +312,7 @@ try {
         oneWorkerPhotosPerCpuSecond: +one.photosPerCpuSecond.toFixed(2),
         twoWorkersPhotosPerCpuSecond: +two.photosPerCpuSecond.toFixed(2),
         oneWorkerTwoThreadsPhotosPerSecond: +twoThreads.photosPerSecond.toFixed(2),
+        oneWorkerTwoCaptionersPhotosPerSecond: +twoCaptioners.photosPerSecond.toFixed(2),
         killLost: kill?.lost ?? null,
         killDuplicated: kill?.duplicated ?? null,
         killInHand: kill?.inHandAtKill ?? null,

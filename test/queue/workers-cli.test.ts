@@ -44,7 +44,20 @@ describe(
     function startWorker(): Worker {
       const child = spawn(
         process.execPath,
-        ['--import', 'tsx', MAIN, 'worker', '--threads', '1', '--batch', '4', '--lock-seconds', '5'],
+        [
+          '--import',
+          'tsx',
+          MAIN,
+          'worker',
+          '--workers',
+          '1',
+          '--threads',
+          '1',
+          '--batch',
+          '4',
+          '--lock-seconds',
+          '5',
+        ],
         { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] },
       );
       let stderr = '';

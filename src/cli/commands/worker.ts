@@ -7,6 +7,7 @@ import { REDIS_OPTION } from './queue.js';
 interface WorkerFlags {
   redis?: string;
   threads?: number;
+  workers?: number;
   model?: string;
   encoder?: string;
   batch: number;
@@ -19,12 +20,17 @@ export function registerWorker(program: Command): void {
   program
     .command('worker')
     .description(
-      'caption the photos of the Redis queue (queue add) until stopped; run one per machine or core',
+      'caption the photos of the Redis queue (queue add) until stopped; run one per machine (a captioner thread per core) or one per core (--threads 1)',
     )
     .option(...REDIS_OPTION)
     .option(
+      '--workers <n>',
+      'captioner threads, each with its own copy of the model, captioning batches side by side (default: one per core; 1 with --threads)',
+      positiveInt('--workers'),
+    )
+    .option(
       '--threads <n>',
-      'threads for the encoder and image decoding (default: all cores)',
+      "onnxruntime threads of each captioner's encoder (default 1; --threads alone: one captioner, as before)",
       positiveInt('--threads'),
     )
     .option('--model <dir>', 'model folder (default: the bundled model)')
@@ -46,25 +52,32 @@ export function registerWorker(program: Command): void {
       runCommand(async (flags: WorkerFlags) => {
         const url = redisUrl(flags.redis);
         const log = (line: string) => process.stderr.write(`captioner: ${line}\n`);
-        const threads = flags.threads ?? availableParallelism();
+        // Alone, --threads keeps its old meaning: one captioner with that many onnxruntime threads (the
+        // one-process-per-core deployments pass --threads 1).
+        const threads = flags.threads ?? 1;
+        const workers = flags.workers ?? (flags.threads === undefined ? availableParallelism() : 1);
         // Is Redis there? Said now rather than after the model has loaded.
         await (await openQueue(url)).close();
         // Imported here, so other commands start without the model stack.
-        const [{ default: sharp }, { loadCaptioner }, { startCaptionWorker }] = await Promise.all([
-          import('sharp'),
-          import('../../pipeline/load-captioner.js'),
+        const [{ loadCaptionerPool }, { startCaptionWorker }] = await Promise.all([
+          import('../../pipeline/captioner-pool.js'),
           import('../../queue/worker.js'),
         ]);
-        sharp.concurrency(threads);
         log('loading the model…');
-        const captioner = await loadCaptioner({ model: flags.model, encoder: flags.encoder, threads });
+        // Captioner threads: onnxruntime-node computes on the thread that calls it, so one captioner,
+        // however many onnxruntime threads it has, runs one batch at a time.
+        const captioner = await loadCaptionerPool({
+          model: flags.model,
+          encoder: flags.encoder,
+          workers,
+          threads,
+        });
         const worker = await startCaptionWorker({
           redis: url,
           captioner,
           batchSize: flags.batch,
-          // With one thread, one batch at a time; with more, the next batch's beam search (on this
-          // thread) overlaps the encoder (on its threads).
-          concurrency: threads > 1 ? 2 : 1,
+          // A batch for each captioner thread (the pool splits a batch between idle ones).
+          concurrency: workers,
           captionOptions: { beam: flags.beam, alternatives: flags.alternatives },
           lockMs: flags.lockSeconds * 1000,
           log,
@@ -73,7 +86,7 @@ export function registerWorker(program: Command): void {
           throw error;
         });
         log(
-          `working for ${redact(url)}: ${captioner.card.name}, batches of ${flags.batch}, ${threads} thread${threads === 1 ? '' : 's'} (SIGTERM or Ctrl+C to stop)`,
+          `working for ${redact(url)}: ${captioner.card.name}, batches of ${flags.batch}, ${workers} captioner thread${workers === 1 ? '' : 's'} (SIGTERM or Ctrl+C to stop)`,
         );
 
         // A line every 10 s while photos are being done.
