@@ -31,6 +31,21 @@ const items = [
 ];
 const batch = makeBatch(items, (i) => maps[i], 6 * 4, rowSeeds(3, 0, 0, items.length));
 
+/** A tiny merge model of the same vocabulary and channels, for ensembles with the attention model. */
+function tinyMerge() {
+  const merge = getArchitecture('merge');
+  const mergeConfig = merge.validate({
+    ...merge.defaults(11, 6),
+    embedDim: 4,
+    units: 5,
+    decoderUnits: 5,
+  } as ModelConfigBase);
+  const mergeLayout = new ParamLayout(merge.params(mergeConfig));
+  const params = new Float32Array(mergeLayout.total);
+  merge.init(mergeConfig, mergeLayout, params, new Rng(6));
+  return { architecture: merge, config: mergeConfig, layout: mergeLayout, params };
+}
+
 async function engineWith(overrides: Partial<AttentionConfig>, rows = 3) {
   const engine = new TrainingEngine(attentionArchitecture, { ...config, ...overrides }, layout, {
     rows,
@@ -97,18 +112,8 @@ test('attention: gradients (with dropout masks and the doubly stochastic penalty
 });
 
 test('attention + merge ensemble: the merge member reads the mean of the map, the probabilities are averaged', async () => {
-  const merge = getArchitecture('merge');
-  const mergeConfig = merge.validate({
-    ...merge.defaults(11, 6),
-    embedDim: 4,
-    units: 5,
-    decoderUnits: 5,
-  } as ModelConfigBase);
-  const mergeLayout = new ParamLayout(merge.params(mergeConfig));
-  const mergeWeights = new Float32Array(mergeLayout.total);
-  merge.init(mergeConfig, mergeLayout, mergeWeights, new Rng(6));
   const att = { architecture: attentionArchitecture, config, layout, params: weights };
-  const mrg = { architecture: merge, config: mergeConfig, layout: mergeLayout, params: mergeWeights };
+  const mrg = tinyMerge();
   const pooled = Float32Array.from(
     { length: 6 },
     (_, c) => maps[0].subarray(c * 4, c * 4 + 4).reduce((a, b) => a + b, 0) / 4,
@@ -133,20 +138,7 @@ test('attention + merge ensemble: the merge member reads the mean of the map, th
 });
 
 test('beams share their image’s regions: grouped rows, uneven rows and reordered images each step as if alone', async () => {
-  const merge = getArchitecture('merge');
-  const mergeConfig = merge.validate({
-    ...merge.defaults(11, 6),
-    embedDim: 4,
-    units: 5,
-    decoderUnits: 5,
-  } as ModelConfigBase);
-  const mergeLayout = new ParamLayout(merge.params(mergeConfig));
-  const mergeWeights = new Float32Array(mergeLayout.total);
-  merge.init(mergeConfig, mergeLayout, mergeWeights, new Rng(6));
-  const members = [
-    { architecture: attentionArchitecture, config, layout, params: weights },
-    { architecture: merge, config: mergeConfig, layout: mergeLayout, params: mergeWeights },
-  ];
+  const members = [{ architecture: attentionArchitecture, config, layout, params: weights }, tinyMerge()];
   const decoder = await openWeightsDecoder(members);
   /** The last step of one row decoded on its own: its image and the tokens fed so far. */
   const alone = async (image: number, history: number[]) => {
