@@ -70,3 +70,44 @@ export function closestLength(refLengths: readonly number[], testLength: number)
   }
   return best;
 }
+
+/** Per n-gram, the most times any one reference has it: what clips a candidate's count. */
+export function maxReferenceCounts(
+  references: readonly (readonly string[])[],
+  maxN = 4,
+): Map<string, number> {
+  const max = new Map<string, number>();
+  for (const ref of references)
+    for (const [gram, count] of ngramCounts(ref, maxN))
+      if (count > (max.get(gram) ?? 0)) max.set(gram, count);
+  return max;
+}
+
+/**
+ * BLEU-n of one caption (a training reward, not an evaluation metric): clipped n-gram precisions with
+ * add-one smoothing above unigrams (Lin and Och 2004), so one missing 4-gram does not zero the score,
+ * and the brevity penalty against the closest reference length. `clip` is maxReferenceCounts of the
+ * references, `refLengths` their lengths.
+ */
+export function sentenceBleu(
+  candidate: readonly string[],
+  clip: ReadonlyMap<string, number>,
+  refLengths: readonly number[],
+  maxN = 4,
+): number {
+  const length = candidate.length;
+  if (length === 0) return 0;
+  const correct = new Array<number>(maxN).fill(0);
+  for (const [gram, count] of ngramCounts(candidate, maxN))
+    correct[ngramOrder(gram) - 1] += Math.min(clip.get(gram) ?? 0, count);
+  let logSum = 0;
+  for (let k = 0; k < maxN; k++) {
+    const guess = Math.max(0, length - k);
+    const p = k === 0 ? correct[0] / guess : (correct[k] + 1) / (guess + 1);
+    if (p === 0) return 0;
+    logSum += Math.log(p);
+  }
+  const ref = closestLength(refLengths, length);
+  const brevity = length < ref ? Math.exp(1 - ref / length) : 1;
+  return brevity * Math.exp(logSum / maxN);
+}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { closestLength, corpusBleu } from '../../src/eval/bleu.js';
+import { closestLength, corpusBleu, maxReferenceCounts, sentenceBleu } from '../../src/eval/bleu.js';
 
 const words = (s: string) => s.split(' ').filter((w) => w.length > 0);
 const bleu = (pairs: [string, string[]][]) =>
@@ -57,4 +57,25 @@ test('corpus level: matches and totals are summed over images, not averaged', ()
     ['x y', ['p q']],
   ]);
   close(scores[0], 4 / 6);
+});
+
+test('sentence BLEU (a training reward): add-one smoothing above unigrams, the closest length for brevity', () => {
+  const refs = [
+    ['a', 'dog', 'runs', 'on', 'the', 'grass'],
+    ['a', 'dog', 'is', 'running'],
+  ];
+  const clip = maxReferenceCounts(refs);
+  const lengths = refs.map((r) => r.length);
+  // An exact reference: every precision 1, no penalty.
+  close(sentenceBleu(refs[0], clip, lengths), 1, 1e-12);
+  // "a dog runs": 3/3 unigrams, 2-grams (2+1)/(2+1), 3-grams (1+1)/(1+1), 4-grams (0+1)/(0+1) → 1,
+  // closest reference 4 words → BP exp(1 − 4/3).
+  close(sentenceBleu(['a', 'dog', 'runs'], clip, lengths), Math.exp(1 - 4 / 3), 1e-12);
+  // "a cat runs on": unigrams 3/4; 2-grams (1+1)/(3+1) ("runs on"); 3-grams (0+1)/(2+1); 4-grams
+  // (0+1)/(1+1); 4 words, closest length 4: no penalty.
+  const expected = Math.exp((Math.log(3 / 4) + Math.log(2 / 4) + Math.log(1 / 3) + Math.log(1 / 2)) / 4);
+  close(sentenceBleu(['a', 'cat', 'runs', 'on'], clip, lengths), expected, 1e-12);
+  // No unigram in common (or nothing at all): 0, whatever the smoothing.
+  assert.equal(sentenceBleu(['x', 'y'], clip, lengths), 0);
+  assert.equal(sentenceBleu([], clip, lengths), 0);
 });

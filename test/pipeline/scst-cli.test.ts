@@ -48,6 +48,9 @@ test('captioner train --scst --from fine-tunes a trained model, and refuses what
     assert.match(r.stderr, message);
   };
   await refused([], /--scst needs --from/);
+  const plain = await runCli(['train', '--work', work, '--out', join(work, 'never'), '--bleu-weight', '1']);
+  assert.equal(plain.code, 1);
+  assert.match(plain.stderr, /--bleu-weight is for self-critical training/);
   await refused(['--from', join(work, 'xe'), '--units', '8'], /drop --units/);
   await refused(['--from', join(work, 'nope')], /no config\.json/);
   await refused(

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { END, START } from '../../src/data/vocabulary.js';
 import { sampleCaptions } from '../../src/decode/sample.js';
 import { makeBatch } from '../../src/train/batches.js';
+import { maxReferenceCounts, sentenceBleu } from '../../src/eval/bleu.js';
 import { advantages, CaptionReward, selfCritical } from '../../src/train/self-critical.js';
 import { trainModel, type TrainOptions } from '../../src/train/trainer.js';
 import { Rng } from '../../src/util/random.js';
@@ -67,6 +68,15 @@ test('the reward is CIDEr-D against the image references, and an unfinished capt
     reward.score(0, { tokens: [4, 5, 6], ended: true }) > reward.score(1, { tokens: [4, 5, 6], ended: true }),
   );
   assert.throws(() => reward.score(5, { tokens: [4], ended: true }), /no training references/);
+  // With a BLEU term: CIDEr-D + w · BLEU-4 of the caption, the end marker counted as a word.
+  const mixed = new CaptionReward(items, 2);
+  const refs = [
+    ['4', '5', '6', String(END)],
+    ['4', '5', '7', String(END)],
+  ];
+  const bleu = sentenceBleu(['4', '5', '6', String(END)], maxReferenceCounts(refs), [4, 4]);
+  assert.ok(Math.abs(mixed.score(0, { tokens: [4, 5, 6], ended: true }) - (finished + 2 * bleu)) < 1e-12);
+  assert.ok(bleu > 0.99, `an exact reference: ${bleu}`);
 });
 
 test('a sampled batch weighs every target by its advantage and has no end target when cut', () => {

@@ -51,6 +51,7 @@ interface TrainFlags {
   samples: number;
   baseline: Baseline;
   candidates: Candidates;
+  bleuWeight: number;
 }
 
 export function registerTrain(program: Command): void {
@@ -147,10 +148,22 @@ export function registerTrain(program: Command): void {
         .choices(['sample', 'beam'])
         .default('sample'),
     )
+    .option(
+      '--bleu-weight <w>',
+      "with --scst: reward CIDEr-D + w · BLEU-4 (each caption's smoothed BLEU-4 against its image's references)",
+      nonNegative('--bleu-weight'),
+      0,
+    )
     .option('--resume', 'continue the run in --out from its last checkpoint')
     .option('--no-progress', 'no progress bar')
     .action(
       runCommand(async (flags: TrainFlags, command: Command) => {
+        for (const k of ['samples', 'baseline', 'candidates', 'bleuWeight'] as const)
+          if (!flags.scst && command.getOptionValueSource(k) === 'cli')
+            throw new CaptionerError(
+              'USAGE',
+              `--${kebab(k)} is for self-critical training: add --scst --from <model>`,
+            );
         const start = flags.scst ? await fineTuningStart(flags, command) : undefined;
         const archName = start?.config.model.arch ?? flags.arch;
         const arch = getArchitecture(archName);
@@ -199,6 +212,7 @@ export function registerTrain(program: Command): void {
               samples: flags.samples,
               baseline: flags.baseline,
               candidates: flags.candidates,
+              bleuWeight: flags.bleuWeight,
               batchSize: flags.batch,
               maxLength: defaultMaxLength(data.maxCaptionLength),
               seed: flags.seed,
