@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { availableParallelism } from 'node:os';
-import { envNumber, resolveLimits } from '../../serve/limits.js';
+import { DEFAULT_LIMITS, envNumber, resolveLimits } from '../../serve/limits.js';
 import { buildServer } from '../../serve/server.js';
 import { closeOnSignals } from '../../serve/shutdown.js';
 import { CaptionerError, errnoCode } from '../../util/errors.js';
@@ -40,7 +40,7 @@ export function registerServe(program: Command): void {
     )
     .option(
       '--concurrency <n>',
-      'captions computed at once (env CAPTIONER_CONCURRENCY; default 2)',
+      'batches computed at once (env CAPTIONER_CONCURRENCY; default: the captioner threads, at least 2)',
       positiveNumber('--concurrency'),
     )
     .option(
@@ -63,17 +63,22 @@ export function registerServe(program: Command): void {
         // Check the settings before the (slow) model load.
         const port = flags.port ?? envPort();
         const host = flags.host ?? (process.env.HOST || 'localhost');
+        const workers =
+          flags.workers ?? envNumber(process.env, 'CAPTIONER_WORKERS') ?? availableParallelism();
         const limits = resolveLimits({
           maxUploadBytes: flags.maxUploadMb && Math.round(flags.maxUploadMb * 1024 * 1024),
           maxPixels: flags.maxMegapixels && Math.round(flags.maxMegapixels * 1_000_000),
-          concurrency: flags.concurrency,
+          // Unless set, a batch at a time for every captioner thread (at least the default 2).
+          concurrency:
+            flags.concurrency ??
+            (envNumber(process.env, 'CAPTIONER_CONCURRENCY') === undefined
+              ? Math.max(DEFAULT_LIMITS.concurrency, workers)
+              : undefined),
           maxQueued: flags.queue,
           batchSize: flags.batch,
         });
         const log = (line: string) => process.stderr.write(`captioner: ${line}\n`);
         log('loading the model…');
-        const workers =
-          flags.workers ?? envNumber(process.env, 'CAPTIONER_WORKERS') ?? availableParallelism();
         // Imported here, so other commands start without the model stack. The captioners run in worker
         // threads: onnxruntime-node computes on the calling thread, so one captioner would use one core
         // at a time and hold up the event loop (health checks, refusals) while it computes.
