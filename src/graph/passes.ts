@@ -78,6 +78,9 @@ export class UnrolledGraph extends Graph {
   }
 }
 
+/** The fewest columns of a weight whose products run in integers. */
+const MIN_INTEGER_COLUMNS = 16;
+
 /**
  * A graph for inference with constant weights: MatMul(Gather(table, ids), W) with a constant table and
  * W is built as Gather(MatMul(table, W), ids), which onnxruntime folds into one constant table when it
@@ -89,9 +92,6 @@ export class UnrolledGraph extends Graph {
  * quantized at each run and the product runs in integers, so a decoding step, whose small products are
  * bound by reading their weights, reads a quarter of the bytes.
  */
-/** The fewest columns of a weight whose products run in integers. */
-const MIN_INTEGER_COLUMNS = 16;
-
 export class InferenceGraph extends Graph {
   /** The uint8 form of each int8 weight (values, scales, zero points), made once however many products read it. */
   private readonly unsignedWeights = new Map<string, [Value, Value, Value]>();
