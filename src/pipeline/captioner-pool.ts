@@ -1,7 +1,14 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CaptionerError } from '../util/errors.js';
-import type { Captioner, CaptionOptions, CaptionResult, ImageInput, ModelCard } from './captioner-types.js';
+import {
+  CAPTION_CHUNK,
+  type Captioner,
+  type CaptionOptions,
+  type CaptionResult,
+  type ImageInput,
+  type ModelCard,
+} from './captioner-types.js';
 import type { LoadCaptionerOptions } from './load-captioner.js';
 import { deserializeError, type PoolReply, type PoolRequest, type SerializedError } from './pool-messages.js';
 
@@ -11,9 +18,6 @@ export interface CaptionerPoolOptions extends LoadCaptionerOptions {
   /** onnxruntime threads of each worker's encoder (default 1: the workers share the cores). */
   threads?: number;
 }
-
-/** Most images one worker captions in one call (the captioner's own chunk). */
-const CHUNK = 16;
 
 type Result = CaptionResult | { error: Error };
 
@@ -106,12 +110,12 @@ class CaptionerPool implements Captioner {
     return result;
   }
 
-  /** Split between the workers (a share each, at most a chunk), answered in the inputs' order. */
+  /** Split between the workers (a share each, at most the captioner's chunk), answered in the inputs' order. */
   async captionMany(inputs: ImageInput[], options: CaptionOptions = {}): Promise<Result[]> {
     if (this.disposed) throw new CaptionerError('DISPOSED', 'this captioner has been disposed');
     if (this.slots.length === 0)
       throw new CaptionerError('WORKER_FAILED', 'no captioner thread is left (see the errors before)');
-    const size = Math.min(CHUNK, Math.max(1, Math.ceil(inputs.length / this.slots.length)));
+    const size = Math.min(CAPTION_CHUNK, Math.max(1, Math.ceil(inputs.length / this.slots.length)));
     const parts: Promise<Result[]>[] = [];
     for (let start = 0; start < inputs.length; start += size)
       parts.push(this.submit(inputs.slice(start, start + size), options));

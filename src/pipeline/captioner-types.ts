@@ -81,3 +81,6 @@ export interface Captioner {
   captionMany(inputs: ImageInput[], options?: CaptionOptions): Promise<(CaptionResult | { error: Error })[]>;
   dispose(): Promise<void>;
 }
+
+/** Most images a captioner runs through the encoder at once (bounds the memory of decoded images). */
+export const CAPTION_CHUNK = 16;

@@ -10,7 +10,14 @@ import type { StepDecoder } from '../model/step-decoder.js';
 import { CaptionerError } from '../util/errors.js';
 import { loadEncoder, type ImageEncoder } from '../vision/encoder.js';
 import type { DecodedImage } from '../vision/decode-image.js';
-import type { CaptionOptions, CaptionResult, Captioner, ImageInput, ModelCard } from './captioner-types.js';
+import {
+  CAPTION_CHUNK,
+  type CaptionOptions,
+  type CaptionResult,
+  type Captioner,
+  type ImageInput,
+  type ModelCard,
+} from './captioner-types.js';
 import { readModelCard } from './model-card.js';
 import { wordAttention } from './word-attention.js';
 
@@ -72,8 +79,6 @@ export async function loadCaptioner(options: LoadCaptionerOptions = {}): Promise
   });
 }
 
-const CHUNK = 16;
-
 class PipelineCaptioner implements Captioner {
   private disposed = false;
   /** Work under way: dispose waits for it rather than pull the encoder from under it. */
@@ -120,8 +125,8 @@ class PipelineCaptioner implements Captioner {
   ): Promise<(CaptionResult | { error: Error })[]> {
     // Chunks bound the memory of decoded images and of the encoder's batch.
     const results: (CaptionResult | { error: Error })[] = [];
-    for (let start = 0; start < inputs.length; start += CHUNK)
-      results.push(...(await this.captionChunk(inputs.slice(start, start + CHUNK), options)));
+    for (let start = 0; start < inputs.length; start += CAPTION_CHUNK)
+      results.push(...(await this.captionChunk(inputs.slice(start, start + CAPTION_CHUNK), options)));
     return results;
   }
 
