@@ -28,13 +28,7 @@ export function corpusBleu(
   let refLength = 0;
   candidates.forEach((candidate, i) => {
     const refs = references[i];
-    // Per n-gram, the most times any one reference has it: the clip for the candidate's count.
-    const maxRefCounts = new Map<string, number>();
-    for (const ref of refs) {
-      for (const [gram, count] of ngramCounts(ref, maxN)) {
-        if (count > (maxRefCounts.get(gram) ?? 0)) maxRefCounts.set(gram, count);
-      }
-    }
+    const maxRefCounts = maxReferenceCounts(refs, maxN);
     const length = candidate.length;
     testLength += length;
     refLength += closestLength(
