@@ -45,10 +45,14 @@ export const DEFAULT_LIMITS: ServeLimits = {
   admissionWaitMs: 1000,
 };
 
-/** Limits from the defaults, then the environment (CAPTIONER_MAX_UPLOAD_MB, …), then explicit options. */
+/**
+ * Limits from the defaults (DEFAULT_LIMITS, then the caller's `defaults`), then the environment
+ * (CAPTIONER_MAX_UPLOAD_MB, …), then explicit options.
+ */
 export function resolveLimits(
   options: Partial<ServeLimits> = {},
   env: NodeJS.ProcessEnv = process.env,
+  defaults: Partial<ServeLimits> = {},
 ): ServeLimits {
   const fromEnv: Partial<ServeLimits> = {};
   const mb = envNumber(env, 'CAPTIONER_MAX_UPLOAD_MB');
@@ -62,7 +66,7 @@ export function resolveLimits(
   const batch = envNumber(env, 'CAPTIONER_BATCH');
   if (batch !== undefined) fromEnv.batchSize = batch;
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-  const limits = { ...DEFAULT_LIMITS, ...fromEnv, ...defined };
+  const limits = { ...DEFAULT_LIMITS, ...defaults, ...fromEnv, ...defined };
   for (const key of [
     'maxUploadBytes',
     'maxPixels',

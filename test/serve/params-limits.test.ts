@@ -41,6 +41,9 @@ describe('server limits', () => {
     assert.equal(fromEnv.maxQueued, 0);
     assert.equal(resolveLimits({ maxUploadBytes: 5, concurrency: undefined }, env).maxUploadBytes, 5);
     assert.equal(resolveLimits({ concurrency: undefined }, env).concurrency, 4);
+    // A caller's defaults (serve: a batch per captioner thread) come under the environment.
+    assert.equal(resolveLimits({}, {}, { concurrency: 6 }).concurrency, 6);
+    assert.equal(resolveLimits({}, env, { concurrency: 6 }).concurrency, 4);
   });
   test('a bad environment value is a clear error', () => {
     assert.throws(() => resolveLimits({}, { CAPTIONER_MAX_UPLOAD_MB: 'ten' }), /CAPTIONER_MAX_UPLOAD_MB/);

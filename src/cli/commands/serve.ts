@@ -65,18 +65,18 @@ export function registerServe(program: Command): void {
         const host = flags.host ?? (process.env.HOST || 'localhost');
         const workers =
           flags.workers ?? envNumber(process.env, 'CAPTIONER_WORKERS') ?? availableParallelism();
-        const limits = resolveLimits({
-          maxUploadBytes: flags.maxUploadMb && Math.round(flags.maxUploadMb * 1024 * 1024),
-          maxPixels: flags.maxMegapixels && Math.round(flags.maxMegapixels * 1_000_000),
+        const limits = resolveLimits(
+          {
+            maxUploadBytes: flags.maxUploadMb && Math.round(flags.maxUploadMb * 1024 * 1024),
+            maxPixels: flags.maxMegapixels && Math.round(flags.maxMegapixels * 1_000_000),
+            concurrency: flags.concurrency,
+            maxQueued: flags.queue,
+            batchSize: flags.batch,
+          },
+          process.env,
           // Unless set, a batch at a time for every captioner thread (at least the default 2).
-          concurrency:
-            flags.concurrency ??
-            (envNumber(process.env, 'CAPTIONER_CONCURRENCY') === undefined
-              ? Math.max(DEFAULT_LIMITS.concurrency, workers)
-              : undefined),
-          maxQueued: flags.queue,
-          batchSize: flags.batch,
-        });
+          { concurrency: Math.max(DEFAULT_LIMITS.concurrency, workers) },
+        );
         const log = (line: string) => process.stderr.write(`captioner: ${line}\n`);
         log('loading the model…');
         // Imported here, so other commands start without the model stack. The captioners run in worker
