@@ -75,29 +75,25 @@ async function largePhoto(files: string[]): Promise<string> {
   return path;
 }
 
-async function loadCaptioner(): Promise<Captioner> {
+/**
+ * The captioner: in this thread for the latency phase, or in worker threads, one per core (--workers),
+ * as `captioner serve` runs it, for the server phases.
+ */
+async function loadCaptioner(inThreads = false): Promise<Captioner> {
   if (args.double) {
     const { DoubleCaptioner } = await import('../test/helpers/double-captioner.js');
     return new DoubleCaptioner();
   }
   process.env.CAPTIONER_ASSET_PATH ??= join(sharedDir(), 'models');
   try {
-    return await loadPipeline({ model: args.model });
+    return inThreads
+      ? await loadCaptionerPool({
+          model: args.model,
+          workers: args.workers === undefined ? undefined : Number(args.workers),
+        })
+      : await loadPipeline({ model: args.model });
   } catch (error) {
     if (isCaptionerError(error)) fail(`cannot load the captioner: ${error.message}`);
-    throw error;
-  }
-}
-
-async function loadServed(): Promise<Captioner> {
-  if (args.double) return loadCaptioner();
-  try {
-    return await loadCaptionerPool({
-      model: args.model,
-      workers: args.workers === undefined ? undefined : Number(args.workers),
-    });
-  } catch (error) {
-    if (isCaptionerError(error)) fail(`cannot start the captioner threads: ${error.message}`);
     throw error;
   }
 }
@@ -187,8 +183,7 @@ const beam = Number(args.beam);
 const files = testPhotos(100, fail);
 log(`loading the captioner${args.double ? ' (TEST DOUBLE: numbers mean nothing)' : ''}…`);
 const captioner = await loadCaptioner();
-// The server phases caption as `captioner serve` does: in worker threads, one per core (--workers).
-const served = phases.has('throughput') || phases.has('overload') ? await loadServed() : undefined;
+const served = phases.has('throughput') || phases.has('overload') ? await loadCaptioner(true) : undefined;
 let latency: { p50: number; p95: number } | undefined;
 if (phases.has('latency')) {
   log(`latency: ${args.runs} captions, beam ${beam}, in-process…`);
