@@ -2,7 +2,7 @@
 // the captioner's server, the bundled model. Measures the model's start from the browser's cache (a
 // second visit) and a 1-megapixel JPEG captioned on the device (decoding and resampling, the encoder,
 // the decoder's beam search), as the page reports them. Run alone: the machine is shared.
-//   npm run bench:browser [-- --runs 20] [--no-isolation] [--json]
+//   npm run bench:browser [-- --runs 20] [--no-isolation] [--threads N] [--json]
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,8 @@ const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf('--runs') + 1] || 20);
 const json = args.includes('--json');
 const noIsolation = args.includes('--no-isolation');
+const threadsArg = args.indexOf('--threads');
+const threads = threadsArg >= 0 ? Number(args[threadsArg + 1]) : undefined;
 
 const { captioner, skip } = await loadRealCaptioner();
 if (!captioner) throw new Error(skip);
@@ -29,7 +31,7 @@ const photo = await sharp(await readFile(source))
 const webRoot = await buildWebPage();
 const app = buildServer({ captioner, webRoot });
 await app.listen({ port: 0, host: '127.0.0.1' });
-const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/`;
+const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/${threads ? `?threads=${threads}` : ''}`;
 // A browser profile on disk, as a visitor's: the HTTP cache (and V8's cache of compiled WebAssembly)
 // and Cache Storage persist between visits.
 const profile = await mkdtemp(join(tmpdir(), 'captioner-bench-profile-'));

@@ -45,7 +45,7 @@ export interface LoadOptions {
    * onnxruntime-web's own script, as your bundler or CDN lays it out.
    */
   wasmPaths?: string;
-  /** WebAssembly threads (default: half the cores, at most 4, when the page is cross-origin isolated; else 1). */
+  /** WebAssembly threads (default: half the cores, at least 2 and at most 4, when the page is cross-origin isolated; else 1). */
   threads?: number;
   /** The Cache Storage name the model is kept under (default 'captioner-model'); false: no caching. */
   cache?: string | false;

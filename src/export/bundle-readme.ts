@@ -29,7 +29,9 @@ exact float convolutions, with that saturation's correction for ${e.pairs} pairs
     e.emulation === 'all'
       ? 'every pair that can saturate'
       : `every pair of the stem, and those that came near saturating on ${e.calibrationPhotos} training photos`
-  }), so every runtime on every CPU gives the server's features.`;
+  }), so onnxruntime gives the server's features on every CPU. (Each requantization multiplies by its
+scale in a Mul whose first input is the scale, which onnxruntime never folds into the convolution's
+weights; a runtime that does would round differently, by a hair.)`;
 }
 
 /** The bundle's README: what each graph takes and gives, and how to run them from any onnxruntime. */

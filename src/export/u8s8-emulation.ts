@@ -64,7 +64,6 @@ export function emulateU8S8Saturation(
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
   const INT64 = onnx.TensorProto.DataType.INT64;
   const INT32 = onnx.TensorProto.DataType.INT32;
-  const DOUBLE = onnx.TensorProto.DataType.DOUBLE;
   let layers = 0;
   let corrected = 0;
   let id = 0;
@@ -115,8 +114,14 @@ export function emulateU8S8Saturation(
     corrected += pairs.length;
     const { Co, C, kh, kw, attrs, xz, w, bias, scale, yz, group } = conv;
     const [x] = n.input!;
-    const xf = node('Cast', [x], { to: FLOAT }, 'x');
-    const xc = node('Sub', [xf, scalar('xz', xz)], {}, 'xc'); // zero-padding these = padding with the zero point
+    // x − zero point in float, in one pass (a DequantizeLinear with scale 1 is exact): zero-padding
+    // these = padding with the zero point.
+    const xc = node(
+      'DequantizeLinear',
+      [x, scalar('one', 1), constant('xz', onnx.TensorProto.DataType.UINT8, [], Uint8Array.of(xz))],
+      {},
+      'xc',
+    );
     const wf = node(
       'Cast',
       [constant('w', onnx.TensorProto.DataType.INT8, [Co, C / group, kh, kw], w)],
@@ -124,16 +129,12 @@ export function emulateU8S8Saturation(
       'wf',
     );
     let acc = node('Conv', [xc, wf], { ...attrs, group }, 'acc'); // Σ (a − za)·w, exact: [1, Co, OH, OW]
-    if (pairs.length > 0) acc = correct(conv, pairs, xf, xc, acc);
+    if (pairs.length > 0) acc = correct(conv, pairs, x, xc, acc);
     const total = node('Add', [acc, constant('bias', FLOAT, [1, Co, 1, 1], bias)], {}, 'total');
-    // × scale in float64, then back to float32: the float32 product, rounded once, as onnxruntime's
-    // requantization computes it, and a Mul that no runtime can fold into the convolution's weights
-    // (Conv–Mul fusion would round differently).
-    const product = node('Mul', [
-      node('Cast', [total], { to: DOUBLE }),
-      constant('scale', DOUBLE, [1, Co, 1, 1], Float64Array.from(scale)),
-    ]);
-    const scaled = node('Cast', [product], { to: FLOAT }, 'scaled');
+    // × scale: the float32 product, rounded once, as onnxruntime's requantization computes it. The
+    // scale is the Mul's first input: onnxruntime's Conv–Mul fusion, which would fold it into the
+    // convolution's weights and so round differently, takes only a Mul whose second input is constant.
+    const scaled = node('Mul', [constant('scale', FLOAT, [1, Co, 1, 1], scale), total], {}, 'scaled');
     nodes.push({
       opType: 'QuantizeLinear',
       input: [
@@ -146,14 +147,15 @@ export function emulateU8S8Saturation(
   }
 
   /** `acc` plus the saturation's correction Σ (clip(p) − p) over `pairs`. */
-  function correct(conv: ConvParams, pairs: Pair[], xf: string, xc: string, acc: string): string {
+  function correct(conv: ConvParams, pairs: Pair[], x: string, xc: string, acc: string): string {
     const { Co, C, kh, kw, K, attrs, xz } = conv;
     // The activations each k reads at each output position, [K, OH·OW]: the channels themselves for a
     // 1×1 convolution with stride 1, else an im2col by a one-hot convolution.
     const pointwise =
       kh === 1 && kw === 1 && attrs.strides.every((s) => s === 1) && attrs.pads.every((p) => p === 0);
-    let planes = xf;
-    if (!pointwise) {
+    let planes: string;
+    if (pointwise) planes = node('Cast', [x], { to: FLOAT }, 'planes');
+    else {
       const onehot = new Float32Array(K * C * kh * kw);
       for (let ky = 0; ky < kh; ky++)
         for (let kx = 0; kx < kw; kx++)

@@ -75,6 +75,14 @@ describe('on-device captioning in Chromium (real model)', { skip: chromiumMissin
       true,
       'COOP/COEP make the page cross-origin isolated',
     );
+    // Isolated: wasm threads, at least 2 where the machine has 2 cores.
+    const cores = Number(await page.evaluate('navigator.hardwareConcurrency'));
+    await page.locator('#model-status[data-ready="true"]').waitFor({ timeout: 120_000 });
+    const threads = Number(await page.locator('#model-status').getAttribute('data-threads'));
+    assert.ok(
+      threads >= Math.min(2, cores) && threads <= Math.min(4, cores),
+      `${threads} threads, ${cores} cores`,
+    );
     let same = 0;
     const seen: string[] = [];
     for (let i = 0; i < PHOTOS; i++) {

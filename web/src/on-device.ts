@@ -25,6 +25,7 @@ export class OnDevice {
       modelUrl: new URL('model/', document.baseURI).href,
       wasmPaths: new URL(`ort/${runtimeVersion()}/`, document.baseURI).href,
       onProgress,
+      threads: threadsParameter(),
     }).then((captioner) => (this.captioner = captioner));
     return this.loading;
   }
@@ -39,6 +40,12 @@ export class OnDevice {
     }
     return captioner.caption(file, { beam });
   }
+}
+
+/** `?threads=N` in the page's address: WebAssembly threads (when cross-origin isolated), for measuring. */
+function threadsParameter(): number | undefined {
+  const n = Number(new URLSearchParams(location.search).get('threads'));
+  return Number.isInteger(n) && n >= 1 && n <= 16 ? n : undefined;
 }
 
 /** The model could not be loaded in this browser (the page then asks the server, if there is one). */
