@@ -24,6 +24,8 @@ export interface EvaluateOptions {
   /** Or a work folder of prepare + features: captions from the stored vectors (same numbers, faster). */
   workDir?: string;
   encoder?: string;
+  /** Products with int8 weights in integers (default: the model's `decoding.integerProducts`). */
+  integerProducts?: boolean;
   decode?: DecodeOptions;
   progress?: boolean;
 }
@@ -48,6 +50,8 @@ export interface EvaluationDecoding {
   maxLength: number;
   blockTrigrams: boolean;
   badEndings: boolean;
+  /** Whether products with int8 weights ran in integers. */
+  integerProducts: boolean;
 }
 
 /** Captions every image of a split and scores the captions against its references. */
@@ -71,6 +75,8 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
   // The rules and limits as the captioner applies them, on both paths.
   const rules = resolveDecodeOptions(options.decode);
   let maxLength = options.decode?.maxLength;
+  const configured = await readConfiguredDecoding(options.model);
+  const integerProducts = options.integerProducts ?? configured.integerProducts;
   try {
     if (options.workDir) {
       const model = await loadModel(options.model);
@@ -80,7 +86,7 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
           'ENCODER_MISMATCH',
           `the features in ${options.workDir} come from another encoder than the model's (${model.config.encoder.name})`,
         );
-      const decoder = await openDecoder(model);
+      const decoder = await openDecoder(model, { integerProducts });
       // An attention model reads the spatial maps (`captioner features --spatial`), the others the vectors.
       const spatial = readsSpatial(model)
         ? await openSpatialFeatures(options.workDir, model.config.encoder?.name)
@@ -119,9 +125,10 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
         model: options.model,
         encoder: options.encoder,
         lengthPenalty: options.decode?.lengthPenalty,
+        integerProducts,
       });
       lengthPenalty ??= captioner.card.lengthPenalty;
-      maxLength ??= defaultMaxLength(await configuredMaxLength(options.model));
+      maxLength ??= defaultMaxLength(configured.maxCaptionLength);
       try {
         for (let i = 0; i < images.length; i += 32) {
           const chunk = images.slice(i, i + 32);
@@ -163,20 +170,30 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
       maxLength: maxLength ?? rules.maxLength,
       blockTrigrams: rules.blockTrigrams,
       badEndings: rules.badEndings,
+      integerProducts,
     },
     seconds: (performance.now() - start) / 1000,
   };
 }
 
-/** The model folder's longest training caption (config.json), without loading its weights. */
-async function configuredMaxLength(modelDir: string): Promise<number | undefined> {
+/**
+ * From the model folder's config.json, without loading its weights: its longest training caption and
+ * whether it multiplies with its int8 weights in integers (`decoding.integerProducts`).
+ */
+async function readConfiguredDecoding(
+  modelDir: string,
+): Promise<{ maxCaptionLength?: number; integerProducts: boolean }> {
   try {
     const config = JSON.parse(await readFile(join(modelDir, CONFIG_FILE), 'utf8')) as {
       maxCaptionLength?: unknown;
+      decoding?: { integerProducts?: unknown };
     };
-    return typeof config.maxCaptionLength === 'number' ? config.maxCaptionLength : undefined;
+    return {
+      maxCaptionLength: typeof config.maxCaptionLength === 'number' ? config.maxCaptionLength : undefined,
+      integerProducts: config.decoding?.integerProducts === true,
+    };
   } catch {
-    return undefined;
+    return { integerProducts: false }; // unreadable: loading the model says why
   }
 }
 

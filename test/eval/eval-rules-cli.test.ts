@@ -73,6 +73,34 @@ test('captioner eval keeps the decoding rules on both paths, turns them off on r
   const old = await evaluate(['--work', work], ['--block-trigrams'], 'work-old-flag');
   assert.deepEqual(old.captions, on.captions);
 
+  // --int8-products on the model written as int8: recorded in the summary, the same captions from the
+  // photos as from the store; without the flag, the model's own choice (floats).
+  const int8 = join(work, 'int8-model');
+  assert.equal((await runCli(['ensemble', '--int8', '--out', int8, model])).code, 0);
+  const evaluateInt8 = async (source: string[], extra: string[], name: string) => {
+    const out = join(work, `${name}.json`);
+    const run = await runCli([
+      'eval',
+      '--model',
+      int8,
+      ...source,
+      '--split',
+      'dev',
+      '--out',
+      out,
+      '--json',
+      ...extra,
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    return { summary: JSON.parse(run.stdout), captions: JSON.parse(await readFile(out, 'utf8')) as Captions };
+  };
+  const integer = await evaluateInt8(['--work', work], ['--int8-products'], 'int8-work');
+  const integerPhotos = await evaluateInt8(['--data', data], ['--int8-products'], 'int8-data');
+  assert.equal(integer.summary.integerProducts, true);
+  assert.equal(integerPhotos.summary.integerProducts, true);
+  assert.deepEqual(integerPhotos.captions, integer.captions);
+  assert.equal(summaryOn.integerProducts, false);
+
   // The report: the photos found through the work folder's corpus, one row each.
   assert.match(on.run.stderr, /report written to .*report\.html \(\d+\.\d MB\)/);
   const html = await readFile(report, 'utf8');

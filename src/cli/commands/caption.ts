@@ -7,9 +7,10 @@ import type { Captioner, CaptionResult } from '../../pipeline/captioner-types.js
 import { CaptionerError, isCaptionerError } from '../../util/errors.js';
 import { createProgress } from '../../util/progress.js';
 import { expandImagePaths } from '../list-images.js';
+import { INT8_PRODUCTS, NO_INT8_PRODUCTS, type IntegerProductsFlags } from '../decoder-options.js';
 import { nonNegativeInt, positiveInt, runCommand } from '../run-command.js';
 
-interface CaptionFlags {
+interface CaptionFlags extends IntegerProductsFlags {
   beam: number;
   alternatives?: number;
   json?: boolean;
@@ -40,6 +41,8 @@ export function registerCaption(program: Command): void {
     .option('--jsonl', 'print one JSON object per image, as each is done')
     .option('--model <dir>', 'model folder (default: the bundled model)')
     .option('--encoder <name|path>', "encoder (default: the model's own)")
+    .option(...INT8_PRODUCTS)
+    .option(...NO_INT8_PRODUCTS)
     .option(
       '--attention <dir>',
       'attention models: write into <dir> one picture per photo of where the model looked for each word (<photo>.attention.png); --json/--jsonl gain the weights',
@@ -51,7 +54,11 @@ export function registerCaption(program: Command): void {
           process.stderr.write('captioner: no images found\n');
           return 1;
         }
-        const captioner = await loadCaptioner({ model: flags.model, encoder: flags.encoder });
+        const captioner = await loadCaptioner({
+          model: flags.model,
+          encoder: flags.encoder,
+          integerProducts: flags.int8Products,
+        });
         const pictures = flags.attention ? await preparePictures(captioner, flags.attention) : undefined;
         const alternatives = Math.max(0, Math.min(flags.alternatives ?? 0, flags.beam - 1));
         const progress = createProgress({

@@ -12,9 +12,10 @@ import { evaluateSplit, type Evaluation } from '../../pipeline/evaluate-split.js
 import { SCORES_FILE } from '../../pipeline/model-card.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic-write.js';
 import { CaptionerError } from '../../util/errors.js';
+import { INT8_PRODUCTS, NO_INT8_PRODUCTS, type IntegerProductsFlags } from '../decoder-options.js';
 import { nonNegative, positiveInt, runCommand, splitArg } from '../run-command.js';
 
-interface EvalFlags {
+interface EvalFlags extends IntegerProductsFlags {
   model: string;
   data?: string;
   work?: string;
@@ -49,6 +50,8 @@ export function registerEval(program: Command): void {
     .addOption(new Option('--block-trigrams').hideHelp())
     .option('--no-bad-endings', 'allow a caption to end on a dangling word such as "a", "with", "in"')
     .option('--encoder <name|path>', "encoder (default: the model's own)")
+    .option(...INT8_PRODUCTS)
+    .option(...NO_INT8_PRODUCTS)
     .option('--out <file>', 'write the captions as [{"image", "caption"}] JSON')
     .option(
       '--report <file>',
@@ -67,6 +70,7 @@ export function registerEval(program: Command): void {
           dataDir: flags.data && resolve(flags.data),
           workDir: flags.work && resolve(flags.work),
           encoder: flags.encoder,
+          integerProducts: flags.int8Products,
           decode: {
             beam: flags.beam,
             lengthPenalty: flags.lengthPenalty,
@@ -163,5 +167,6 @@ function recordedDecoding(d: Evaluation['decoding']): Record<string, number> {
     maxLength: d.maxLength,
     blockTrigrams: d.blockTrigrams ? 1 : 0,
     badEndings: d.badEndings ? 1 : 0,
+    integerProducts: d.integerProducts ? 1 : 0,
   };
 }

@@ -5,9 +5,10 @@ import { DEFAULT_LIMITS, envNumber, resolveLimits } from '../../serve/limits.js'
 import { buildServer } from '../../serve/server.js';
 import { closeOnSignals } from '../../serve/shutdown.js';
 import { CaptionerError, errnoCode } from '../../util/errors.js';
+import { INT8_PRODUCTS, NO_INT8_PRODUCTS, type IntegerProductsFlags } from '../decoder-options.js';
 import { positiveInt, positiveNumber, runCommand } from '../run-command.js';
 
-interface ServeFlags {
+interface ServeFlags extends IntegerProductsFlags {
   port?: number;
   host?: string;
   model?: string;
@@ -28,6 +29,8 @@ export function registerServe(program: Command): void {
     .option('--host <host>', 'address to listen on, 0.0.0.0 for all (env HOST; default localhost)')
     .option('--model <dir>', 'model folder (default: the bundled model)')
     .option('--encoder <name|path>', "image encoder (default: the model's own)")
+    .option(...INT8_PRODUCTS)
+    .option(...NO_INT8_PRODUCTS)
     .option(
       '--max-upload-mb <n>',
       'largest upload in MB (env CAPTIONER_MAX_UPLOAD_MB; default 10)',
@@ -83,7 +86,12 @@ export function registerServe(program: Command): void {
         // threads: onnxruntime-node computes on the calling thread, so one captioner would use one core
         // at a time and hold up the event loop (health checks, refusals) while it computes.
         const { loadCaptionerPool } = await import('../../pipeline/captioner-pool.js');
-        const captioner = await loadCaptionerPool({ model: flags.model, encoder: flags.encoder, workers });
+        const captioner = await loadCaptionerPool({
+          model: flags.model,
+          encoder: flags.encoder,
+          integerProducts: flags.int8Products,
+          workers,
+        });
         // The page captions on the device with the same model (its bundle at /model/).
         const app = buildServer({
           captioner,

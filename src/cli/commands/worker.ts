@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { openQueue, redact, redisUrl } from '../../queue/connection.js';
+import { INT8_PRODUCTS, NO_INT8_PRODUCTS, type IntegerProductsFlags } from '../decoder-options.js';
 import { nonNegativeInt, positiveInt, positiveNumber, runCommand } from '../run-command.js';
 import { REDIS_OPTION } from './queue.js';
 
-interface WorkerFlags {
+interface WorkerFlags extends IntegerProductsFlags {
   redis?: string;
   threads?: number;
   workers?: number;
@@ -35,6 +36,8 @@ export function registerWorker(program: Command): void {
     )
     .option('--model <dir>', 'model folder (default: the bundled model)')
     .option('--encoder <name|path>', "encoder (default: the model's own)")
+    .option(...INT8_PRODUCTS)
+    .option(...NO_INT8_PRODUCTS)
     .option('--batch <n>', 'most photos captioned as one batch', positiveInt('--batch'), 16)
     .option('--beam <k>', 'beam width (1 = greedy)', positiveInt('--beam'), 3)
     .option(
@@ -69,6 +72,7 @@ export function registerWorker(program: Command): void {
         const captioner = await loadCaptionerPool({
           model: flags.model,
           encoder: flags.encoder,
+          integerProducts: flags.int8Products,
           workers,
           threads,
         });
