@@ -45,18 +45,28 @@ export function tinyData(images = 10, captionsPerImage = 2, featureDim = 8): Tra
 
 export const TINY_MODEL = { embedDim: 6, units: 8, decoderUnits: 7 };
 
-/** A merge model of TINY_MODEL sizes over `data`'s vocabulary, with weights initialised from `seed`. */
-export function tinyMergeModel(data: TrainData, seed: number, overrides: Record<string, unknown> = {}) {
-  const arch = getArchitecture('merge');
-  const config = arch.validate({
-    ...arch.defaults(data.vocabulary.size, data.featureDim),
-    ...TINY_MODEL,
-    ...overrides,
-  } as ModelConfigBase);
+/**
+ * A model of architecture `name` over `vocabSize` words and `featureDim` channels, its defaults
+ * overridden by `sizes`, with weights initialised from `seed`.
+ */
+export function initModel(
+  name: string,
+  vocabSize: number,
+  featureDim: number,
+  sizes: Record<string, unknown>,
+  seed: number,
+) {
+  const arch = getArchitecture(name);
+  const config = arch.validate({ ...arch.defaults(vocabSize, featureDim), ...sizes } as ModelConfigBase);
   const layout = new ParamLayout(arch.params(config));
   const params = new Float32Array(layout.total);
   arch.init(config, layout, params, new Rng(seed));
   return { arch, config, layout, params };
+}
+
+/** A merge model of TINY_MODEL sizes over `data`'s vocabulary, with weights initialised from `seed`. */
+export function tinyMergeModel(data: TrainData, seed: number, overrides: Record<string, unknown> = {}) {
+  return initModel('merge', data.vocabulary.size, data.featureDim, { ...TINY_MODEL, ...overrides }, seed);
 }
 
 /**
@@ -104,18 +114,13 @@ export async function tinyAttentionModelDir(
   // "s" so that a caption may hold "dog's" (two tokens, one word).
   const words = ['a', 'dog', 'runs', 'on', 'the', 'grass', 'man', 'red', 'shirt', 'in', 'water', 's'];
   const vocabulary = Vocabulary.build([words], 1);
-  const arch = getArchitecture('attention');
-  const config = arch.validate({
-    ...arch.defaults(vocabulary.size, channels),
-    regions: h * w,
-    embedDim: 8,
-    units: 8,
-    attentionDim: 8,
-    dropout: 0,
-  } as ModelConfigBase);
-  const layout = new ParamLayout(arch.params(config));
-  const params = new Float32Array(layout.total);
-  arch.init(config, layout, params, new Rng(options.seed ?? 3));
+  const { config, layout, params } = initModel(
+    'attention',
+    vocabulary.size,
+    channels,
+    { regions: h * w, embedDim: 8, units: 8, attentionDim: 8, dropout: 0 },
+    options.seed ?? 3,
+  );
   const score = layout.view(params, 'attention.score.kernel');
   for (let i = 0; i < score.length; i++) score[i] *= options.sharpen ?? 1;
   const dir = await mkdtemp(join(tmpdir(), 'captioner-attention-'));

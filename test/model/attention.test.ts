@@ -2,12 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { attentionArchitecture, type AttentionConfig } from '../../src/model/arch/attention.js';
 import { openWeightsDecoder } from '../../src/model/open-decoder.js';
-import type { ModelConfigBase } from '../../src/model/architecture.js';
-import { getArchitecture } from '../../src/model/architectures.js';
 import { ParamLayout } from '../../src/model/params.js';
 import { makeBatch, rowSeeds } from '../../src/train/batches.js';
 import { TrainingEngine } from '../../src/train/engine.js';
 import { Rng } from '../../src/util/random.js';
+import { initModel } from '../helpers/tiny-model.js';
 
 // A tiny attention model: 6 channels over 4 regions, vocabulary of 11.
 const config: AttentionConfig = {
@@ -33,17 +32,8 @@ const batch = makeBatch(items, (i) => maps[i], 6 * 4, rowSeeds(3, 0, 0, items.le
 
 /** A tiny merge model of the same vocabulary and channels, for ensembles with the attention model. */
 function tinyMerge() {
-  const merge = getArchitecture('merge');
-  const mergeConfig = merge.validate({
-    ...merge.defaults(11, 6),
-    embedDim: 4,
-    units: 5,
-    decoderUnits: 5,
-  } as ModelConfigBase);
-  const mergeLayout = new ParamLayout(merge.params(mergeConfig));
-  const params = new Float32Array(mergeLayout.total);
-  merge.init(mergeConfig, mergeLayout, params, new Rng(6));
-  return { architecture: merge, config: mergeConfig, layout: mergeLayout, params };
+  const { arch, ...rest } = initModel('merge', 11, 6, { embedDim: 4, units: 5, decoderUnits: 5 }, 6);
+  return { architecture: arch, ...rest };
 }
 
 async function engineWith(overrides: Partial<AttentionConfig>, rows = 3) {
