@@ -9,6 +9,22 @@
 //      each output rounded to 8 bits.
 // JPEGs that sharp decodes at a reduced size (shrink-on-load, for shrinks of 2 and more) are
 // approximated by a box average of the full decode: libjpeg's DCT scaling is not available here.
+// The two reduce passes run in WebAssembly SIMD where the runtime has it (lanczos-kernel.ts, the same
+// bytes), else in the plain loops below.
+
+import { LanczosKernel } from './lanczos-kernel.js';
+
+export interface ResampleOptions {
+  /** Run the reduce passes in the WebAssembly SIMD kernels where available (default true). */
+  simd?: boolean;
+}
+
+let sharedKernel: LanczosKernel | null | undefined;
+/** One kernel per page (or worker): its memory is reused photo after photo. */
+function kernel(): LanczosKernel | null {
+  if (sharedKernel === undefined) sharedKernel = LanczosKernel.create();
+  return sharedKernel;
+}
 
 /** Resamples RGBA pixels (alpha ignored, written as 255) to outW × outH. */
 export function resampleLanczos3(
@@ -17,7 +33,9 @@ export function resampleLanczos3(
   height: number,
   outW: number,
   outH: number,
+  options: ResampleOptions = {},
 ): Uint8ClampedArray {
+  const simd = options.simd === false ? null : kernel();
   let img: Plane = {
     data: new Uint8Array(rgba.buffer, rgba.byteOffset, rgba.length),
     width,
@@ -25,8 +43,8 @@ export function resampleLanczos3(
     channels: 4,
   };
   // Reductions first, vertical then horizontal; then any enlargement, as vips_resize orders them.
-  if (outH < img.height) img = reduceAxis(img, outH, 'v');
-  if (outW < img.width) img = reduceAxis(img, outW, 'h');
+  if (outH < img.height) img = reduceAxis(img, outH, 'v', simd);
+  if (outW < img.width) img = reduceAxis(img, outW, 'h', simd);
   if (outW > img.width || outH > img.height) img = enlarge(img, outW, outH);
   const out = new Uint8ClampedArray(outW * outH * 4);
   for (let i = 0, j = 0; i < out.length; i += 4, j += img.channels) {
@@ -101,7 +119,7 @@ const INTERPOLATE_SCALE = 1 << INTERPOLATE_SHIFT;
 const GAP = 2;
 
 /** One axis of vips_resize: to `size` along it (v: rows, h: columns). */
-function reduceAxis(img: Plane, size: number, axis: 'v' | 'h'): Plane {
+function reduceAxis(img: Plane, size: number, axis: 'v' | 'h', simd: LanczosKernel | null): Plane {
   const length = axis === 'v' ? img.height : img.width;
   // vips_resize hands vips_reduce{v,h} the factor 1 / (1 / shrink), as sharp computes it.
   const shrink = 1 / (1 / (length / size));
@@ -120,7 +138,7 @@ function reduceAxis(img: Plane, size: number, axis: 'v' | 'h'): Plane {
   const masks: Int16Array[] = [];
   for (let t = 0; t <= TRANSFORM_SCALE; t++)
     masks.push(fixedMask(points, residual, Math.fround(t / TRANSFORM_SCALE)));
-  return reduce(img, out, axis, residual, offset, points, masks);
+  return reduce(img, out, axis, residual, offset, points, masks, simd);
 }
 
 function reduce(
@@ -131,6 +149,7 @@ function reduce(
   offset: number,
   points: number,
   masks: Int16Array[],
+  simd: LanczosKernel | null,
 ): Plane {
   const { width, height } = img;
   const length = axis === 'v' ? height : width;
@@ -145,6 +164,16 @@ function reduce(
     for (let i = 0; i < points; i++) {
       taps[o * points + i] = Math.min(length - 1, Math.max(0, ip + i - pad));
       weights[o * points + i] = mask[i];
+    }
+  }
+  if (simd) {
+    const { data, channels } = img;
+    if (axis === 'v') {
+      const rows = simd.rows(data, width * channels, out, points, taps, weights);
+      if (rows) return { data: rows, width, height: out, channels };
+    } else if (channels === 3 || channels === 4) {
+      const columns = simd.columns(data, width, height, channels, out, points, taps, weights);
+      if (columns) return { data: columns, width: out, height, channels: 4 };
     }
   }
   return axis === 'v'

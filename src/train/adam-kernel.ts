@@ -1,7 +1,6 @@
 /**
  * The Adam update as a WebAssembly SIMD kernel (four float32 lanes per instruction), its module bytes
- * written here by a few lines of encoder rather than shipped as a binary: no build step, and the
- * instructions stay readable below.
+ * written by our small encoder (`util/wasm-binary.ts`) rather than shipped as a binary.
  *
  * Why: V8 compiles a typed-array loop to scalar float64 code (it does not vectorize), about 5–13 ns per
  * weight for Adam; the same pass in f32x4 is bound by memory bandwidth instead.
@@ -21,79 +20,21 @@
  * at full speed within a cache line).
  */
 
-// ---- A tiny WebAssembly binary encoder: just what the kernel needs. ----
+import {
+  F32,
+  I32,
+  V128,
+  instantiate,
+  lazyModule,
+  moduleBytes,
+  op,
+  v128,
+  type Bytes,
+} from '../util/wasm-binary.js';
 
-type Bytes = number[];
-
-/** Unsigned LEB128 (sizes, indices, SIMD opcodes ≥ 0x80). */
-function u32(n: number): Bytes {
-  const out: Bytes = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-/** Signed LEB128 (i32.const). */
-function s32(n: number): Bytes {
-  const out: Bytes = [];
-  for (;;) {
-    const byte = n & 0x7f;
-    n >>= 7;
-    const done = (n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0);
-    out.push(done ? byte : byte | 0x80);
-    if (done) return out;
-  }
-}
-
-/** A vector: its length, then its items. */
-const vec = (items: Bytes[]): Bytes => [...u32(items.length), ...items.flat()];
-/** A name: its UTF-8 bytes as a vector. */
-const name = (s: string): Bytes => vec([...new TextEncoder().encode(s)].map((b) => [b]));
-/** A section: id, byte size, contents. */
-const section = (id: number, body: Bytes): Bytes => [id, ...u32(body.length), ...body];
-
-const I32 = 0x7f;
-const F32 = 0x7d;
-const V128 = 0x7b;
-
-/** Instructions (core opcodes; the SIMD ones carry the 0xFD prefix and a LEB128 opcode). */
-const op = {
-  block: [0x02, 0x40], // block with no result
-  loop: [0x03, 0x40],
-  end: [0x0b],
-  br: (depth: number) => [0x0c, ...u32(depth)],
-  brIf: (depth: number) => [0x0d, ...u32(depth)],
-  get: (local: number) => [0x20, ...u32(local)],
-  set: (local: number) => [0x21, ...u32(local)],
-  tee: (local: number) => [0x22, ...u32(local)],
-  i32: (n: number) => [0x41, ...s32(n)],
-  i32GeU: [0x4f],
-  i32Add: [0x6a],
-  i32And: [0x71],
-  i32Shl: [0x74],
-  f32: (x: number) => [0x43, ...new Uint8Array(Float32Array.of(x).buffer)],
-  // memarg: alignment hint (log2; 4 bytes, what float arrays guarantee) and offset 0.
-  f32Load: [0x2a, 2, 0],
-  f32Store: [0x38, 2, 0],
-  f32Sqrt: [0x91],
-  f32Add: [0x92],
-  f32Sub: [0x93],
-  f32Mul: [0x94],
-  f32Div: [0x95],
-  simd: (code: number, ...immediates: number[]) => [0xfd, ...u32(code), ...immediates],
-};
-const v128Load = op.simd(0x00, 2, 0);
-const v128Store = op.simd(0x0b, 2, 0);
-const f32x4Splat = op.simd(0x13);
-const f32x4Sqrt = op.simd(0xe3);
-const f32x4Add = op.simd(0xe4);
-const f32x4Sub = op.simd(0xe5);
-const f32x4Mul = op.simd(0xe6);
-const f32x4Div = op.simd(0xe7);
+const v128Load = v128.load();
+const v128Store = v128.store();
+const { f32x4Splat, f32x4Sqrt, f32x4Add, f32x4Sub, f32x4Mul, f32x4Div } = v128;
 
 // ---- The kernel. ----
 
@@ -204,12 +145,8 @@ const setEnd = (mask: number): Bytes => [
 
 const splat = (value: Bytes, local: number): Bytes => [...value, ...f32x4Splat, ...op.set(local)];
 
-function kernelBody(): Bytes {
-  const locals = vec([
-    [1, I32],
-    [10, V128],
-    [3, F32],
-  ]);
+/** The module's bytes: one function, `adam`, over the imported memory. */
+export function adamModuleBytes(): Uint8Array<ArrayBuffer> {
   const code = [
     ...[...splat(op.get(SCALE), SCALE4), ...splat(op.get(STEP), STEP4), ...splat(op.get(EPS), EPS4)],
     ...[...splat(op.f32(BETA1), B1), ...splat(op.f32(1 - BETA1), C1)],
@@ -219,25 +156,19 @@ function kernelBody(): Bytes {
     // The tail starts where the vector loop stopped (p advanced past it).
     ...setEnd(3),
     ...updateLoop(scalar),
-    ...op.end,
   ];
-  const body = [...locals, ...code];
-  return [...u32(body.length), ...body];
-}
-
-/** The module's bytes: one type, the imported memory, one function, its export, its code. */
-export function adamModuleBytes(): Uint8Array<ArrayBuffer> {
-  const signature = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [F32], [F32], [F32]]), ...vec([])];
-  const memoryImport = [...name('env'), ...name('memory'), 0x02, 0x00, 0x00]; // memory, limits: min 0, no max
-  const bytes = [
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // "\0asm", version 1
-    ...section(1, vec([signature])), // types
-    ...section(2, vec([memoryImport])), // imports
-    ...section(3, vec([u32(0)])), // functions: one, of type 0
-    ...section(7, vec([[...name('adam'), 0x00, ...u32(0)]])), // exports: function 0 as "adam"
-    ...section(10, vec([kernelBody()])), // code
-  ];
-  return new Uint8Array(bytes);
+  return moduleBytes([
+    {
+      name: 'adam',
+      params: [I32, I32, I32, I32, I32, F32, F32, F32],
+      locals: [
+        [1, I32],
+        [10, V128],
+        [3, F32],
+      ],
+      code,
+    },
+  ]);
 }
 
 export type AdamKernelFunction = (
@@ -251,28 +182,7 @@ export type AdamKernelFunction = (
   epsilon: number,
 ) => void;
 
-/**
- * The few members of the WebAssembly JS API used here: the project's `lib` (ES2023, no DOM) does not
- * declare them, though Node and browsers have them.
- */
-interface WasmApi {
-  validate(bytes: Uint8Array<ArrayBuffer>): boolean;
-  Module: new (bytes: Uint8Array<ArrayBuffer>) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-  Memory: new (limits: { initial: number; maximum: number }) => { buffer: ArrayBuffer };
-}
-const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-
-let compiled: object | null | undefined;
-
-/** The compiled module, or null where WebAssembly SIMD is unavailable (then Adam runs in plain JS). */
-function adamModule(): object | null {
-  if (compiled === undefined) {
-    const bytes = adamModuleBytes();
-    compiled = wasm?.validate(bytes) ? new wasm.Module(bytes) : null;
-  }
-  return compiled;
-}
+const adamModule = lazyModule(adamModuleBytes);
 
 /** Whether this runtime has WebAssembly with SIMD (Node ≥ 16.4, current browsers). */
 export function simdAvailable(): boolean {
@@ -285,14 +195,7 @@ export function simdAvailable(): boolean {
  */
 export function createAdamKernel(bytes: number): { memory: ArrayBuffer; adam: AdamKernelFunction } | null {
   const module = adamModule();
-  if (!module || !wasm) return null;
-  const pages = Math.max(1, Math.ceil(bytes / 65536));
-  let memory: { buffer: ArrayBuffer };
-  try {
-    memory = new wasm.Memory({ initial: pages, maximum: pages });
-  } catch {
-    return null; // over 4 GiB or what the engine allows
-  }
-  const instance = new wasm.Instance(module, { env: { memory } });
-  return { memory: memory.buffer, adam: instance.exports.adam as AdamKernelFunction };
+  const instance = module && instantiate(module, bytes);
+  if (!instance) return null;
+  return { memory: instance.memory.buffer, adam: instance.exports.adam as AdamKernelFunction };
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import sharp from 'sharp';
+import { LanczosKernel } from '../../src/browser/lanczos-kernel.js';
 import { resampleLanczos3 } from '../../src/browser/resample.js';
 import { decodeImage } from '../../src/vision/decode-image.js';
 import { makeJpeg } from '../helpers/images.js';
@@ -52,4 +53,25 @@ test('enlarging (a side under 224) is within 2 levels; big JPEGs (sharp shrinks 
   }
   const { mean } = await compare(await photo(1155, 866));
   assert.ok(mean < 3, `1155×866: mean ${mean}`);
+});
+
+test('the WebAssembly SIMD passes give the JS loops’ bytes, whatever the sizes and channels', () => {
+  assert.ok(LanczosKernel.create(), 'Node has WebAssembly SIMD: the kernels compile');
+  for (const [w, h, ow, oh] of [
+    [578, 433, 224, 224], // a 1-MP JPEG after its shrink-on-load halving
+    [1155, 866, 224, 224],
+    [3000, 17, 224, 9], // an integer box shrink first: 3-channel rows for the kernel
+    [30, 500, 7, 224],
+    [5, 5, 3, 2], // 20-byte rows: the last 16-byte chunk overlaps the first
+    [3, 40, 2, 10], // 12-byte rows: too narrow for the kernel, the JS loop runs
+    [640, 480, 300, 100],
+  ]) {
+    const rgba = new Uint8ClampedArray(w * h * 4);
+    // Pixels from a hash: every level, sharp edges (negative lobes clamp at 0 and 255).
+    for (let i = 0; i < rgba.length; i++) rgba[i] = Math.imul(i + 1, 2654435761) >>> 24;
+    const js = resampleLanczos3(rgba, w, h, ow, oh, { simd: false });
+    const simd = resampleLanczos3(rgba, w, h, ow, oh);
+    assert.equal(simd.length, ow * oh * 4);
+    assert.deepEqual(simd, js, `${w}×${h} → ${ow}×${oh}`);
+  }
 });
