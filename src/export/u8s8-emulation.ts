@@ -128,9 +128,10 @@ export function emulateU8S8Saturation(
       { to: FLOAT },
       'wf',
     );
-    let acc = node('Conv', [xc, wf], { ...attrs, group }, 'acc'); // Σ (a − za)·w, exact: [1, Co, OH, OW]
-    if (pairs.length > 0) acc = correct(conv, pairs, x, xc, acc);
-    const total = node('Add', [acc, constant('bias', FLOAT, [1, Co, 1, 1], bias)], {}, 'total');
+    // Σ (a − za)·w + bias, [1, Co, OH, OW]: integers all along (the bias is int32), so exact in float
+    // below 2^24 in any order of summation (hence with the correction added after the bias).
+    let total = node('Conv', [xc, wf, constant('bias', FLOAT, [Co], bias)], { ...attrs, group }, 'acc');
+    if (pairs.length > 0) total = correct(conv, pairs, x, xc, total);
     // × scale: the float32 product, rounded once, as onnxruntime's requantization computes it. The
     // scale is the Mul's first input: onnxruntime's Conv–Mul fusion, which would fold it into the
     // convolution's weights and so round differently, takes only a Mul whose second input is constant.
