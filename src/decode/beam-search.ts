@@ -37,7 +37,8 @@ interface Candidate {
  * `decoder.step` over all live hypotheses of all images. Per image, each step ranks every extension
  * of its live hypotheses by summed log-probability: the best k that end (END) among the best k overall
  * are finished; the best k that do not end are the new beam. An image stops once it has k finished
- * captions that no live hypothesis can still beat (a bound exact for any α ≥ 0), or at maxLength.
+ * captions that no live hypothesis can still beat (ending at the next step, or with `exhaustive` at
+ * any length: a bound exact for any α ≥ 0), or at maxLength.
  * Returns, per image, the best `results` captions by normalised score, best first. With a decoder that
  * returns attention weights, each caption keeps the weights of each of its words.
  */
@@ -81,7 +82,9 @@ export async function beamSearch(
         if (looked) entry.attention = looked;
         addFinished(finished[b], entry, k);
       }
-      const survivors = done(finished[b], words, k, o) ? [] : words;
+      // The extensions are one word longer than their parents (all of this image's are as long).
+      const length = (hyps[0]?.words.length ?? 0) + 1;
+      const survivors = done(finished[b], words, length, k, o) ? [] : words;
       nextLive[b] = survivors.map((c) => {
         const parent = hyps[c.parent];
         parents.push(parent.row);
@@ -158,14 +161,23 @@ function addFinished(list: Finished[], entry: Finished, k: number): void {
 }
 
 /**
- * True when no live hypothesis can end better than the k-th finished caption: a hypothesis's
- * log-probability only falls as it grows, so its best possible normalised score is its current sum
- * divided by the longest length it may reach (or the sum itself when α = 0).
+ * True when no live hypothesis (`length` words long) can end better than the k-th finished caption: a
+ * hypothesis's log-probability only falls as it grows, so its best possible normalised score is its
+ * current sum divided by the longest length it may reach (or the sum itself when α = 0). `exhaustive`
+ * lets it reach maxLength + 1 tokens (exact); by default it ends at the next step (length + 1 tokens):
+ * with α > 0 the exact bound keeps most searches going to near maxLength, for captions half as long.
  */
-function done(list: { score: number }[], live: Candidate[], k: number, o: ResolvedDecodeOptions): boolean {
+function done(
+  list: { score: number }[],
+  live: Candidate[],
+  length: number,
+  k: number,
+  o: ResolvedDecodeOptions,
+): boolean {
   if (live.length === 0) return true;
   if (list.length < k) return false;
   const best = Math.max(...live.map((c) => c.logProb));
-  const bound = o.lengthPenalty === 0 ? best : best / Math.pow(o.maxLength + 1, o.lengthPenalty);
+  const reach = o.exhaustive ? o.maxLength + 1 : Math.min(o.maxLength + 1, length + 1);
+  const bound = o.lengthPenalty === 0 ? best : best / Math.pow(reach, o.lengthPenalty);
   return bound <= list[k - 1].score;
 }

@@ -24,6 +24,14 @@ export interface DecodeOptions {
   badEndings?: boolean;
   /** How many captions to return per image, best first (at most the beam width). Default: the beam width. */
   results?: number;
+  /**
+   * Beam search: search on until no live hypothesis could beat the k-th finished caption at any length
+   * up to maxLength (an exact bound). Default false: stop once none beats it if it ended at the next
+   * step, as Hugging Face's beam search does by default; the same ranking when α = 0. On Flickr8k dev,
+   * with α = 0.8, the exact bound took 16–17 decoder steps a photo against 13, for the same caption on
+   * 999 or all of the 1,000 photos.
+   */
+  exhaustive?: boolean;
 }
 
 export interface DecodedCaption {
@@ -48,6 +56,7 @@ export interface ResolvedDecodeOptions {
   blockTrigrams: boolean;
   badEndings: boolean;
   results: number;
+  exhaustive: boolean;
 }
 
 export function resolveDecodeOptions(options: DecodeOptions = {}): ResolvedDecodeOptions {
@@ -70,6 +79,7 @@ export function resolveDecodeOptions(options: DecodeOptions = {}): ResolvedDecod
     blockTrigrams: options.blockTrigrams ?? options.blockRepeatedTrigrams ?? true,
     badEndings: options.badEndings ?? true,
     results,
+    exhaustive: options.exhaustive ?? false,
   };
 }
 

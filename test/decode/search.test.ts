@@ -142,3 +142,45 @@ test('returns the requested number of captions, best first', async () => {
   assert.deepEqual(await beamSearch(new ToyDecoder([FORK]), [], toyVocabulary), []);
   await assert.rejects(beamSearch(new ToyDecoder([FORK]), images(0), toyVocabulary, { beam: 0 }), /beam/);
 });
+
+// Two short captions end early; "the big cat runs" stays live and ends last. With α = 1: "dog" =
+// ln 0.48 / 2 = −0.367, "dog runs" = ln 0.32 / 3 = −0.380; "the big cat" is live at ln 0.2 = −1.609:
+// −0.402 if it ended at the next step (below −0.380: the default stops), −0.179 over maxLength + 1 = 9
+// tokens (the exact bound goes on), and it does end better: ln 0.2 / 5 = −0.322.
+const LATE_WINNER: Table = {
+  '<start>': { dog: 0.8, the: 0.2 },
+  dog: { '<end>': 0.6, runs: 0.4 },
+  runs: { '<end>': 1 },
+  the: { big: 1 },
+  big: { cat: 1 },
+  cat: { runs: 1 },
+};
+
+test('beam search stops once no live hypothesis beats the k-th caption at its next step; `exhaustive` searches on', async () => {
+  const options = { beam: 2, lengthPenalty: 1, maxLength: 8 };
+  const early = new ToyDecoder([LATE_WINNER]);
+  const [quick] = await beamSearch(early, images(0), toyVocabulary, options);
+  assert.deepEqual(
+    quick.map((c) => c.text),
+    ['dog', 'dog runs'],
+  );
+  assert.equal(early.stepRows.length, 3);
+  const full = new ToyDecoder([LATE_WINNER]);
+  const [exact] = await beamSearch(full, images(0), toyVocabulary, { ...options, exhaustive: true });
+  assert.deepEqual(
+    exact.map((c) => c.text),
+    ['the big cat runs', 'dog'],
+  );
+  close(exact[0].score, Math.log(0.2) / 5);
+  assert.equal(full.stepRows.length, 5);
+  // With α = 0 a sum only falls as a caption grows: both stop at the same, exact point.
+  for (const exhaustive of [false, true]) {
+    const decoder = new ToyDecoder([LATE_WINNER]);
+    const [plain] = await beamSearch(decoder, images(0), toyVocabulary, { beam: 2, exhaustive });
+    assert.deepEqual(
+      plain.map((c) => c.text),
+      ['dog', 'dog runs'],
+    );
+    assert.equal(decoder.stepRows.length, 3);
+  }
+});
