@@ -95,12 +95,30 @@ const MIN_INTEGER_COLUMNS = 16;
 export class InferenceGraph extends Graph {
   /** The uint8 form of each int8 weight (values, scales, zero points), made once however many products read it. */
   private readonly unsignedWeights = new Map<string, [Value, Value, Value]>();
+  /** Set while building a folded table's product: that one stays in floats, whatever the weight. */
+  private foldingTable = false;
 
+  /**
+   * `foldInt8Lookups`: fold the lookup into the product also when the table or the weight is an int8
+   * matrix (Mul(Cast(int8), scale)): onnxruntime then computes a float table of vocabulary × width at
+   * load (2533 × 2048 floats, 21 MB, for the 512-wide attention model) and a step reads one row of it,
+   * where it would quantize the looked-up rows and multiply. Off where a runtime would not fold it
+   * (onnxruntime-web folds no int8 dequantization) or memory is tight.
+   */
   constructor(
     name: string,
     private readonly integerProducts = false,
+    private readonly foldInt8Lookups = false,
   ) {
     super(name);
+  }
+
+  /** A constant of the graph, or (with foldInt8Lookups) an int8 matrix times constant scales. */
+  private constantLike(v: Value): boolean {
+    if (v.data) return true;
+    if (!this.foldInt8Lookups || v.producer?.op !== 'Mul') return false;
+    const [cast, scale] = v.producer.inputs;
+    return cast.producer?.op === 'Cast' && cast.producer.inputs[0].data instanceof Int8Array && !!scale.data;
   }
 
   override node(
@@ -116,15 +134,20 @@ export class InferenceGraph extends Graph {
       if (
         lookup?.op === 'Gather' &&
         lookup.attrs.axis === 0 &&
-        lookup.inputs[0].data &&
-        b.data &&
+        this.constantLike(lookup.inputs[0]) &&
+        this.constantLike(b) &&
         b.shape.length === 2 &&
         lookup.inputs[0].shape.length === 2
       ) {
-        const table = op.matMul(this, lookup.inputs[0], b);
-        return [op.gather(this, table, lookup.inputs[1], 0)];
+        this.foldingTable = true;
+        try {
+          const table = op.matMul(this, lookup.inputs[0], b);
+          return [op.gather(this, table, lookup.inputs[1], 0)];
+        } finally {
+          this.foldingTable = false;
+        }
       }
-      const weight = this.integerProducts ? int8Columns(b) : undefined;
+      const weight = this.integerProducts && !this.foldingTable ? int8Columns(b) : undefined;
       // A product with a few columns (attention's score, one column) would quantize a large input to
       // save reading a tiny weight: it stays in floats (the weight's dequantization folds at load).
       if (weight && weight.scales.length >= MIN_INTEGER_COLUMNS) {

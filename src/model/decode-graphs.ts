@@ -99,13 +99,15 @@ class ConstantScope implements ModelScope {
  * The start and step graphs of one model, or of an ensemble: each member's `start`, `step` and `head`
  * under its own name prefix, and a head that averages the members' next-word probabilities (log of
  * the mean probability). One runtime call then runs a whole ensemble's step. `integerProducts`: the
- * products with int8 weights (scaled per column) run in integers (see InferenceGraph).
+ * products with int8 weights (scaled per column) run in integers; `foldInt8Lookups`: embeddings fold
+ * into their products even when int8 (see InferenceGraph).
  */
 export function buildDecodeGraphs(
   members: readonly DecoderWeights[],
-  options: { integerProducts?: boolean } = {},
+  options: { integerProducts?: boolean; foldInt8Lookups?: boolean } = {},
 ): StepModels {
   const integer = options.integerProducts === true;
+  const fold = options.foldInt8Lookups === true;
   if (members.length === 0) throw new Error('no model to build decoding graphs for');
   const { vocabSize } = members[0].config;
   const shapes = members.map((m) => inputShape(m.architecture, m.config));
@@ -113,7 +115,7 @@ export function buildDecodeGraphs(
   const shape = shapes.find((s) => s.length > 1) ?? shapes[0];
   const prefixOf = (k: number) => (members.length === 1 ? '' : `m${k}.`);
 
-  const start = new InferenceGraph('captioner_start', integer);
+  const start = new InferenceGraph('captioner_start', integer, fold);
   const features = start.input(FEATURES, 'float32', ['rows', ...shape]);
   /**
    * What member k reads: the graph's input, or, for a pooled-vector member of an ensemble with an
@@ -129,7 +131,7 @@ export function buildDecodeGraphs(
       `ensemble members read image features of different shapes: [${own.join(', ')}] and [${shape.join(', ')}]`,
     );
   };
-  const step = new InferenceGraph('captioner_step', integer);
+  const step = new InferenceGraph('captioner_step', integer, fold);
   const tokens = step.input(TOKENS, 'int32', ['rows']);
   const states: StateSpec[] = [];
   const logits: Value[] = [];

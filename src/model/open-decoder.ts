@@ -31,8 +31,9 @@ export function openWeightsDecoder(
   options: OpenDecoderOptions = {},
 ): Promise<StepDecoder> {
   const members = Array.isArray(weights) ? weights : [weights];
+  // onnxruntime-node folds the int8 tables at load: a step then reads a row instead of a product.
   return OnnxStepDecoder.create(
-    buildDecodeGraphs(members, { integerProducts: options.integerProducts }),
+    buildDecodeGraphs(members, { integerProducts: options.integerProducts, foldInt8Lookups: true }),
     options,
   );
 }
