@@ -141,6 +141,7 @@ export class BundleCaptioner {
       lengthPenalty: d.lengthPenalty,
       blockTrigrams: options.blockTrigrams ?? d.blockTrigrams,
       badEndings: options.badEndings ?? d.badEndings,
+      exhaustive: options.exhaustive,
     }).then(([captions]) => captions);
   }
 

@@ -11,6 +11,11 @@ export interface CaptionOptions {
   /** Never end right after a dangling word ("a", "the", "with", "in", "and", "is", …). Default true. */
   badEndings?: boolean;
   /**
+   * Beam search on until no live hypothesis could beat the alternatives at any length (exact; ~25% more
+   * decoder steps). Default false: stop once none beats them if it ended at the next step.
+   */
+  exhaustive?: boolean;
+  /**
    * Also return where the model looked for each word of the caption (`CaptionResult.attention`). Only
    * attention models (`card.attention`) can: others refuse with a NO_ATTENTION CaptionerError.
    */

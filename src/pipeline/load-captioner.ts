@@ -157,6 +157,7 @@ class PipelineCaptioner implements Captioner {
       lengthPenalty: this.defaults.lengthPenalty,
       blockTrigrams: options.blockTrigrams ?? true,
       badEndings: options.badEndings ?? true,
+      exhaustive: options.exhaustive,
     });
     const t3 = performance.now();
     // A batch shares its time: each image is charged its share, so sums stay honest.
