@@ -96,8 +96,11 @@ export interface BundleConfig {
     constantsPerImage?: boolean;
     /** 'int8': int8 matrices with scales per column (per row for the embedding), dequantized inside the graphs. */
     weights: 'int8' | 'float32';
-    /** Products with int8 weights run as onnxruntime's DynamicQuantizeMatMul (com.microsoft) (absent: no). */
-    integerProducts?: boolean;
+    /**
+     * Products with int8 weights run as onnxruntime's DynamicQuantizeMatMul (com.microsoft): all (true),
+     * or those with the listed weights ("output.kernel"); absent: none.
+     */
+    integerProducts?: boolean | readonly string[];
   };
   vocabulary: {
     /** Id → word; ids 0–3 are the specials <pad>, <start>, <end>, <unk>. */

@@ -78,6 +78,24 @@ export class UnrolledGraph extends Graph {
   }
 }
 
+/**
+ * Which products with int8 weights run in integers: all (true), none (false), or those whose weight is
+ * one of these parameters (names as a model's layout gives them, e.g. "output.kernel", whatever the
+ * ensemble member).
+ */
+export type IntegerProducts = boolean | readonly string[];
+
+/** A config.json value as IntegerProducts (anything else: false). */
+export function asIntegerProducts(v: unknown): IntegerProducts {
+  if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string');
+  return v === true;
+}
+
+/** Whether any product runs in integers. */
+export function anyIntegerProducts(p: IntegerProducts | undefined): boolean {
+  return Array.isArray(p) ? p.length > 0 : p === true;
+}
+
 /** The fewest columns of a weight whose products run in integers. */
 const MIN_INTEGER_COLUMNS = 16;
 
@@ -107,10 +125,17 @@ export class InferenceGraph extends Graph {
    */
   constructor(
     name: string,
-    private readonly integerProducts = false,
+    private readonly integerProducts: IntegerProducts = false,
     private readonly foldInt8Lookups = false,
   ) {
     super(name);
+  }
+
+  /** Whether the product with this int8 weight (a ConstantScope name: member prefix, `.q8`) runs in integers. */
+  private inIntegers(weight: string): boolean {
+    const p = this.integerProducts;
+    if (!Array.isArray(p)) return p === true;
+    return p.includes(weight.replace(/\.q8$/, '').replace(/^m\d+\./, ''));
   }
 
   /** A constant of the graph, or (with foldInt8Lookups) an int8 matrix times constant scales. */
@@ -147,10 +172,10 @@ export class InferenceGraph extends Graph {
           this.foldingTable = false;
         }
       }
-      const weight = this.integerProducts && !this.foldingTable ? int8Columns(b) : undefined;
+      const weight = !this.foldingTable ? int8Columns(b) : undefined;
       // A product with a few columns (attention's score, one column) would quantize a large input to
       // save reading a tiny weight: it stays in floats (the weight's dequantization folds at load).
-      if (weight && weight.scales.length >= MIN_INTEGER_COLUMNS) {
+      if (weight && weight.scales.length >= MIN_INTEGER_COLUMNS && this.inIntegers(weight.name)) {
         let w = this.unsignedWeights.get(weight.name);
         if (!w) {
           const name = weight.name.replace(/\.q8$/, '');

@@ -1,7 +1,7 @@
 import type { Graph, Value } from '../graph/ir.js';
 import { exportOnnx } from '../graph/onnx-export.js';
 import * as op from '../graph/ops.js';
-import { InferenceGraph } from '../graph/passes.js';
+import { InferenceGraph, type IntegerProducts } from '../graph/passes.js';
 import {
   inputShape,
   stateShape,
@@ -104,9 +104,9 @@ class ConstantScope implements ModelScope {
  */
 export function buildDecodeGraphs(
   members: readonly DecoderWeights[],
-  options: { integerProducts?: boolean; foldInt8Lookups?: boolean } = {},
+  options: { integerProducts?: IntegerProducts; foldInt8Lookups?: boolean } = {},
 ): StepModels {
-  const integer = options.integerProducts === true;
+  const integer = options.integerProducts ?? false;
   const fold = options.foldInt8Lookups === true;
   if (members.length === 0) throw new Error('no model to build decoding graphs for');
   const { vocabSize } = members[0].config;

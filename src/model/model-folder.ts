@@ -1,3 +1,4 @@
+import type { IntegerProducts } from '../graph/passes.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CleaningOptions } from '../data/clean.js';
@@ -33,9 +34,9 @@ export interface ModelFolderConfig {
     /**
      * Run the products with its int8 weights in integers (onnxruntime's DynamicQuantizeMatMul; Q8
      * weights only): a decoding step reads a quarter of the bytes, at the cost of quantizing the
-     * activations.
+     * activations. A list of parameter names ("output.kernel"): only the products with those weights.
      */
-    integerProducts?: boolean;
+    integerProducts?: IntegerProducts;
   };
   /**
    * An ensemble: sub-folders (relative paths), each a model folder of its own, whose next-word

@@ -1,3 +1,4 @@
+import { anyIntegerProducts, type IntegerProducts } from '../graph/passes.js';
 import { buildDecodeGraphs, type DecoderWeights } from './decode-graphs.js';
 import type { LoadedModel } from './model-folder.js';
 import { OnnxStepDecoder, type OnnxDecoderOptions } from './onnx-step-decoder.js';
@@ -6,9 +7,10 @@ import type { StepDecoder } from './step-decoder.js';
 export interface OpenDecoderOptions extends OnnxDecoderOptions {
   /**
    * Products with the model's int8 weights in integers (see InferenceGraph). Default: the model's
-   * `decoding.integerProducts`. Off, int8 weights decode as the floats they stand for.
+   * `decoding.integerProducts`; a list of parameter names: only the products with those weights. Off,
+   * int8 weights decode as the floats they stand for.
    */
-  integerProducts?: boolean;
+  integerProducts?: IntegerProducts;
 }
 export type { DecoderWeights };
 
@@ -20,7 +22,7 @@ export function openDecoder(model: LoadedModel, options: OpenDecoderOptions = {}
   const members = (model.members ?? [model]).map((m) => ({
     ...m,
     config: m.config.model,
-    int8: integerProducts ? m.int8 : undefined,
+    int8: anyIntegerProducts(integerProducts) ? m.int8 : undefined,
   }));
   return openWeightsDecoder(members, { ...options, integerProducts });
 }

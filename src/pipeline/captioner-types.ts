@@ -72,7 +72,7 @@ export interface ModelCard {
   /** Beam search length normalisation α the model decodes with by default. */
   lengthPenalty: number;
   /** Scores the model card reports, e.g. { test: { bleu4: 18.1, ciderD: 47.2 } }. */
-  metrics: Record<string, Record<string, number>>;
+  metrics: Record<string, Record<string, number | string>>;
   /** The model card's text (Markdown), if the model folder has one. */
   description?: string;
   /** True for attention models: captions can say where the model looked for each word. */

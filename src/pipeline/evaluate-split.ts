@@ -1,3 +1,4 @@
+import { asIntegerProducts, type IntegerProducts } from '../graph/passes.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findImagesDir } from '../data/corpus.js';
@@ -25,7 +26,7 @@ export interface EvaluateOptions {
   workDir?: string;
   encoder?: string;
   /** Products with int8 weights in integers (default: the model's `decoding.integerProducts`). */
-  integerProducts?: boolean;
+  integerProducts?: IntegerProducts;
   decode?: DecodeOptions;
   progress?: boolean;
 }
@@ -50,8 +51,8 @@ export interface EvaluationDecoding {
   maxLength: number;
   blockTrigrams: boolean;
   badEndings: boolean;
-  /** Whether products with int8 weights ran in integers. */
-  integerProducts: boolean;
+  /** Which products with int8 weights ran in integers (all, none, or those of the listed weights). */
+  integerProducts: IntegerProducts;
 }
 
 /** Captions every image of a split and scores the captions against its references. */
@@ -182,7 +183,7 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
  */
 async function readConfiguredDecoding(
   modelDir: string,
-): Promise<{ maxCaptionLength?: number; integerProducts: boolean }> {
+): Promise<{ maxCaptionLength?: number; integerProducts: IntegerProducts }> {
   try {
     const config = JSON.parse(await readFile(join(modelDir, CONFIG_FILE), 'utf8')) as {
       maxCaptionLength?: unknown;
@@ -190,7 +191,7 @@ async function readConfiguredDecoding(
     };
     return {
       maxCaptionLength: typeof config.maxCaptionLength === 'number' ? config.maxCaptionLength : undefined,
-      integerProducts: config.decoding?.integerProducts === true,
+      integerProducts: asIntegerProducts(config.decoding?.integerProducts),
     };
   } catch {
     return { integerProducts: false }; // unreadable: loading the model says why

@@ -1,3 +1,4 @@
+import type { IntegerProducts } from '../graph/passes.js';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,9 +33,10 @@ export interface LoadCaptionerOptions {
   lengthPenalty?: number;
   /**
    * Multiply with the model's int8 weights in integers, quantizing the activations (faster, slightly
-   * different numbers; default: the model folder's `decoding`, else off).
+   * different numbers; default: the model folder's `decoding`, else off). A list of parameter names:
+   * only the products with those weights ("output.kernel": the output layer).
    */
-  integerProducts?: boolean;
+  integerProducts?: IntegerProducts;
 }
 
 /** The bundled model, found beside src/ or dist/ (both are one level below the package root). */

@@ -20,9 +20,12 @@ export function describeModel(card: ModelCard): string {
       ['bleu4', 'BLEU-4'],
       ['ciderD', 'CIDEr-D'],
     ] as const
-  )
-    .filter(([key]) => typeof metrics?.[key] === 'number' && Number.isFinite(metrics[key]))
-    .map(([key, label]) => `${label} ${percentScore(key, metrics![key])}`);
+  ).flatMap(([key, label]) => {
+    const value = metrics?.[key];
+    return typeof value === 'number' && Number.isFinite(value)
+      ? [`${label} ${percentScore(key, value)}`]
+      : [];
+  });
   if (shown.length > 0) parts.push(`Flickr8k ${split} ${shown.join(' · ')}`);
   return `${parts.join(' · ')}. Photos are captioned on this server and not kept.`;
 }

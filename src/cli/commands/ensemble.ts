@@ -10,6 +10,7 @@ interface EnsembleFlags {
   int8?: boolean;
   lengthPenalty?: number;
   int8Products?: boolean;
+  int8Layers?: string[];
 }
 
 export function registerEnsemble(program: Command): void {
@@ -30,6 +31,15 @@ export function registerEnsemble(program: Command): void {
       'with int8 weights: decode by default with the products in integers (faster; activations quantized)',
     )
     .option(
+      '--int8-layers <weights>',
+      'with int8 weights: decode by default with only the products with these weights in integers (comma-separated parameter names, e.g. output.kernel)',
+      (v: string) =>
+        v
+          .split(',')
+          .map((w) => w.trim())
+          .filter((w) => w.length > 0),
+    )
+    .option(
       '--length-penalty <alpha>',
       'the beam search length normalisation to use by default',
       nonNegative('--length-penalty'),
@@ -43,12 +53,23 @@ export function registerEnsemble(program: Command): void {
           if (dtype) m.config = { ...m.config, weights: { ...m.config.weights, dtype } };
           members.push(m);
         }
-        if (flags.int8Products && !members.every((m) => m.config.weights.dtype === 'Q8'))
-          throw new CaptionerError('BAD_OPTION', '--int8-products needs int8 weights: add --int8');
+        const integerProducts = flags.int8Layers ?? flags.int8Products;
+        if (integerProducts && !members.every((m) => m.config.weights.dtype === 'Q8'))
+          throw new CaptionerError(
+            'BAD_OPTION',
+            '--int8-products and --int8-layers need int8 weights: add --int8',
+          );
+        const layouts = new Set(members.flatMap((m) => m.layout.specs.map((s) => s.name)));
+        const unknown = (flags.int8Layers ?? []).filter((w) => !layouts.has(w));
+        if (unknown.length > 0)
+          throw new CaptionerError(
+            'BAD_OPTION',
+            `--int8-layers: no weight named ${unknown.join(', ')} in these models`,
+          );
         const out = resolve(flags.out);
         const chosen = {
           ...(flags.lengthPenalty !== undefined ? { lengthPenalty: flags.lengthPenalty } : {}),
-          ...(flags.int8Products ? { integerProducts: true } : {}),
+          ...(integerProducts ? { integerProducts } : {}),
         };
         const decoding = Object.keys(chosen).length > 0 ? { decoding: chosen } : {};
         if (members.length === 1) {

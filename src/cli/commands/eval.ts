@@ -159,14 +159,21 @@ async function writeReport(path: string, flags: EvalFlags, model: string, result
   process.stderr.write(`captioner: report written to ${path} (${(size / 1e6).toFixed(1)} MB)\n`);
 }
 
-/** The decoding settings as numbers (scores.json holds numbers only): the rules as 1 (on) or 0 (off). */
-function recordedDecoding(d: Evaluation['decoding']): Record<string, number> {
+/**
+ * The decoding settings as numbers: the rules as 1 (on) or 0 (off); integer products 1 (all), 0 (none),
+ * or the weights whose products ran in integers, comma-separated.
+ */
+function recordedDecoding(d: Evaluation['decoding']): Record<string, number | string> {
   return {
     beam: d.beam,
     lengthPenalty: d.lengthPenalty,
     maxLength: d.maxLength,
     blockTrigrams: d.blockTrigrams ? 1 : 0,
     badEndings: d.badEndings ? 1 : 0,
-    integerProducts: d.integerProducts ? 1 : 0,
+    integerProducts: Array.isArray(d.integerProducts)
+      ? d.integerProducts.join(',')
+      : d.integerProducts
+        ? 1
+        : 0,
   };
 }
