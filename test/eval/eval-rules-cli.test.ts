@@ -100,6 +100,29 @@ test('captioner eval keeps the decoding rules on both paths, turns them off on r
   assert.equal(integerPhotos.summary.integerProducts, true);
   assert.deepEqual(integerPhotos.captions, integer.captions);
   assert.equal(summaryOn.integerProducts, false);
+  // --int8-layers writes the weights whose products run in integers into the model's decoding (eval
+  // then uses them); a name no model has is refused.
+  const outputOnly = join(work, 'int8-output-model');
+  const bad = await runCli([
+    'ensemble',
+    '--int8',
+    '--int8-layers',
+    'output.kernel,nope',
+    '--out',
+    outputOnly,
+    model,
+  ]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /--int8-layers: no weight named nope/);
+  assert.equal(
+    (await runCli(['ensemble', '--int8', '--int8-layers', 'output.kernel', '--out', outputOnly, model])).code,
+    0,
+  );
+  const config = JSON.parse(await readFile(join(outputOnly, 'config.json'), 'utf8'));
+  assert.deepEqual(config.decoding.integerProducts, ['output.kernel']);
+  const ownRun = await runCli(['eval', '--model', outputOnly, '--work', work, '--split', 'dev', '--json']);
+  assert.equal(ownRun.code, 0, ownRun.stderr);
+  assert.deepEqual(JSON.parse(ownRun.stdout).integerProducts, ['output.kernel']);
 
   // The report: the photos found through the work folder's corpus, one row each.
   assert.match(on.run.stderr, /report written to .*report\.html \(\d+\.\d MB\)/);

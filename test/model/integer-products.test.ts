@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
+import onnxProto from 'onnx-proto';
 import { test } from 'node:test';
 import { buildDecodeGraphs } from '../../src/model/decode-graphs.js';
 import { loadModel } from '../../src/model/model-folder.js';
@@ -75,6 +76,48 @@ test('integer products: DynamicQuantizeMatMul in the step graph, next-word log-p
     assert.ok(worst > 0, 'the activations are quantized: not the same numbers');
     assert.ok(worst < 0.05, `log-probabilities within 0.05 of the float ones (worst ${worst})`);
     assert.equal(sameBest, 3 * features.length, 'the same most likely word at every step');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** How many nodes of each type a serialized graph has. */
+function opCounts(bytes: Uint8Array): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const n of onnxProto.onnx.ModelProto.decode(bytes).graph?.node ?? [])
+    counts.set(n.opType ?? '', (counts.get(n.opType ?? '') ?? 0) + 1);
+  return counts;
+}
+
+test('integer products for listed weights only; an int8 embedding folds into its product when asked', async () => {
+  const { dir, features } = await q8ModelDir();
+  try {
+    const model = await loadModel(dir);
+    const members = [{ ...model, config: model.config.model }];
+    const dqmm = (options: Parameters<typeof buildDecodeGraphs>[1]) =>
+      opCounts(buildDecodeGraphs(members, options).step).get('DynamicQuantizeMatMul') ?? 0;
+    const all = dqmm({ integerProducts: true });
+    assert.ok(all >= 3, `${all} integer products`);
+    assert.equal(dqmm({ integerProducts: ['output.kernel'] }), 1);
+    assert.equal(dqmm({ integerProducts: [] }), 0);
+    // Folded, the embedding's product is a constant table (onnxruntime computes it at load): one
+    // integer product fewer, the lookup reads its rows.
+    assert.equal(dqmm({ integerProducts: true, foldInt8Lookups: true }), all - 1);
+
+    // openDecoder folds: the next-word log-probabilities stay close to the float decoder's.
+    const logProbs = async (integerProducts: boolean | string[]) => {
+      const decoder = await openDecoder(model, { integerProducts });
+      const state = await decoder.start(features);
+      const { logProbs } = await decoder.step(state, new Int32Array(features.length).fill(5));
+      decoder.dispose();
+      return logProbs;
+    };
+    const float = await logProbs(false);
+    for (const p of [true, ['output.kernel']]) {
+      const got = await logProbs(p);
+      const worst = got.reduce((w, v, i) => Math.max(w, Math.abs(v - float[i])), 0);
+      assert.ok(worst > 0 && worst < 0.05, `${JSON.stringify(p)}: worst ${worst}`);
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
