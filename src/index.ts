@@ -53,6 +53,7 @@ export { loadReferences, readCaptionsJson } from './eval/references.js';
 export { loadModel } from './model/model-folder.js';
 export type { LoadedModel, ModelFolderConfig } from './model/model-folder.js';
 export { openDecoder } from './model/open-decoder.js';
+export type { IntegerProducts } from './graph/passes.js';
 export type { OpenDecoderOptions } from './model/open-decoder.js';
 export type { StepDecoder, DecoderState, StepResult } from './model/step-decoder.js';
 

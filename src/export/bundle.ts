@@ -1,4 +1,3 @@
-import { anyIntegerProducts } from '../graph/passes.js';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -12,6 +11,7 @@ import {
   TOKENS,
   type DecoderWeights,
 } from '../model/decode-graphs.js';
+import { anyIntegerProducts } from '../graph/passes.js';
 import type { StateSpec } from '../model/architecture.js';
 import { loadModel, type LoadedModel } from '../model/model-folder.js';
 import { defaultModelDir } from '../pipeline/load-captioner.js';
@@ -97,8 +97,8 @@ export async function buildBundle(options: BuildBundleOptions = {}): Promise<Bun
   };
 
   const members = (model.members ?? [model]).map((m) => decoderWeights(m, options.int8 ?? true));
-  // The bundle decodes as the captioner does, integer products included when the model asks for them.
-  // The same products as the server, so the bundle writes its captions everywhere. (In onnxruntime-web
+  // The bundle decodes as the captioner does, integer products included when the model asks for them,
+  // so that it writes the server's captions everywhere. (In onnxruntime-web
   // integer products are slower than float ones, where onnxruntime-node's are faster: the default's
   // int8 output layer makes a wasm step 3.4 → 4.7 ms; in floats its captions would differ from the
   // server's on 36 of Flickr8k's 1,000 dev photos.)

@@ -1,8 +1,8 @@
-import type { IntegerProducts } from '../graph/passes.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CleaningOptions } from '../data/clean.js';
 import { Vocabulary } from '../data/vocabulary.js';
+import type { IntegerProducts } from '../graph/passes.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic-write.js';
 import { CaptionerError, errnoCode } from '../util/errors.js';
 import type { Architecture, ModelConfigBase } from './architecture.js';

@@ -1,4 +1,3 @@
-import { asIntegerProducts, type IntegerProducts } from '../graph/passes.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findImagesDir } from '../data/corpus.js';
@@ -8,6 +7,7 @@ import { defaultMaxLength } from '../decode/caption-rules.js';
 import { resolveDecodeOptions, type DecodeOptions } from '../decode/options.js';
 import { loadSplitReferences } from '../eval/references.js';
 import { scoreCaptions, type CaptionScores } from '../eval/score.js';
+import { asIntegerProducts, type IntegerProducts } from '../graph/passes.js';
 import type { StepDecoder } from '../model/step-decoder.js';
 import type { Vocabulary } from '../data/vocabulary.js';
 import { CONFIG_FILE, loadModel } from '../model/model-folder.js';

@@ -1,8 +1,8 @@
-import type { IntegerProducts } from '../graph/passes.js';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beamSearch } from '../decode/beam-search.js';
+import type { IntegerProducts } from '../graph/passes.js';
 import { inputShape } from '../model/architecture.js';
 import { defaultMaxLength } from '../decode/caption-rules.js';
 import { loadModel, type LoadedModel } from '../model/model-folder.js';
