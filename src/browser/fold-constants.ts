@@ -112,7 +112,7 @@ function readTensor(body: Uint8Array): { name: string; constant?: Constant } {
   }
   const size = dims.reduce((a, b) => a * b, 1);
   if (type === INT8 && raw && raw.length === size)
-    return { name, constant: { dims, data: new Int8Array(new Uint8Array(raw).buffer) } };
+    return { name, constant: { dims, data: new Int8Array(raw.buffer, raw.byteOffset, raw.length) } }; // a view: bytes need no alignment
   if (type === FLOAT && raw && raw.length === size * 4)
     return { name, constant: { dims, data: new Float32Array(new Uint8Array(raw).buffer) } };
   if (type === FLOAT && floats && floats.length === size)
@@ -157,6 +157,39 @@ function writeTensor(name: string, { dims, data }: Constant): Uint8Array[] {
   return parts;
 }
 
+/**
+ * out = x · (one scale per row of `width` values), and per column below. The int8 case (the weights)
+ * has loops of its own: one element type per loop keeps V8's code monomorphic, the first time too.
+ */
+function scaleRows(
+  x: Int8Array | Float32Array,
+  y: Int8Array | Float32Array,
+  width: number,
+  out: Float32Array,
+) {
+  if (x instanceof Int8Array && y instanceof Float32Array) scaleRowsInt8(x, y, width, out);
+  else for (let i = 0; i < out.length; i++) out[i] = x[i] * y[Math.floor(i / width)];
+}
+
+function scaleRowsInt8(x: Int8Array, y: Float32Array, width: number, out: Float32Array) {
+  for (let r = 0, i = 0; i < out.length; r++)
+    for (let end = i + width, k = y[r]; i < end; i++) out[i] = x[i] * k;
+}
+
+function scaleColumns(
+  x: Int8Array | Float32Array,
+  y: Int8Array | Float32Array,
+  width: number,
+  out: Float32Array,
+) {
+  if (x instanceof Int8Array && y instanceof Float32Array) scaleColumnsInt8(x, y, width, out);
+  else for (let i = 0; i < out.length; i++) out[i] = x[i] * y[i % width];
+}
+
+function scaleColumnsInt8(x: Int8Array, y: Float32Array, width: number, out: Float32Array) {
+  for (let i = 0; i < out.length; i += width) for (let c = 0; c < width; c++) out[i + c] = x[i + c] * y[c];
+}
+
 /** a · b with numpy broadcasting (same rank after left-padding with 1s). */
 function multiply(a: Constant, b: Constant): Constant | undefined {
   const rank = Math.max(a.dims.length, b.dims.length);
@@ -190,14 +223,12 @@ function multiply(a: Constant, b: Constant): Constant | undefined {
     const y = small.data;
     const perRow = rows(bd, sd);
     if (perRow > 0) {
-      for (let r = 0, i = 0; i < size; r++)
-        for (let end = i + perRow, k = y[r]; i < end; i++) out[i] = x[i] * k;
+      scaleRows(x, y, perRow, out);
       return { dims, data: out };
     }
     const perColumn = columns(bd, sd);
     if (perColumn > 0) {
-      for (let i = 0; i < size; i += perColumn)
-        for (let c = 0; c < perColumn; c++) out[i + c] = x[i + c] * y[c];
+      scaleColumns(x, y, perColumn, out);
       return { dims, data: out };
     }
   }
@@ -253,8 +284,10 @@ export function foldDequantization(model: Uint8Array): Uint8Array {
     if (node.outputs.length !== 1) continue;
     let result: Constant | undefined;
     if (node.op === 'Cast' && node.to === FLOAT && node.inputs.length === 1) {
+      // int8 → float32 is exact: the values stay int8 until a product reads them (or writeTensor
+      // converts them), which saves a pass over millions of weights and their float copy.
       const x = value(node.inputs[0]);
-      if (x) result = { dims: x.dims, data: new Float32Array(x.data) }; // typed-array conversion, not an iterator
+      if (x) result = { dims: x.dims, data: x.data };
     } else if (node.op === 'Mul' && node.inputs.length === 2) {
       const [a, b] = node.inputs.map(value);
       if (a && b) result = multiply(a, b);
