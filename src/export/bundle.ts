@@ -98,12 +98,11 @@ export async function buildBundle(options: BuildBundleOptions = {}): Promise<Bun
 
   const members = (model.members ?? [model]).map((m) => decoderWeights(m, options.int8 ?? true));
   // The bundle decodes as the captioner does, integer products included when the model asks for them,
-  // so that it writes the server's captions everywhere. (In onnxruntime-web
-  // integer products are slower than float ones, where onnxruntime-node's are faster: the default's
-  // int8 output layer makes a wasm step 3.4 → 4.7 ms; in floats its captions would differ from the
-  // server's on 36 of Flickr8k's 1,000 dev photos.)
+  // so that it writes the server's captions everywhere. They are written in standard float operators
+  // that compute the same numbers (integersInFloats): onnxruntime-web's integer kernels are slower than
+  // its float ones (a step of the default, its int8 output layer in integers: 4.7 ms against 3.4).
   const integerProducts = (options.int8 ?? true) ? (model.config.decoding?.integerProducts ?? false) : false;
-  const graphs = buildDecodeGraphs(members, { integerProducts });
+  const graphs = buildDecodeGraphs(members, { integerProducts, integersInFloats: true });
   // An attention model reads the spatial map ([channels, regions] after the rows), a merge model the pooled vector.
   const startShape = (graphs as { startShape?: number[] }).startShape ?? [graphs.featureDim];
   const reads = startShape.length > 1 ? 'spatial' : 'features';

@@ -96,6 +96,12 @@ export function anyIntegerProducts(p: IntegerProducts | undefined): boolean {
   return Array.isArray(p) ? p.length > 0 : p === true;
 }
 
+/**
+ * The deepest product (rows of the weight) whose integer sums stay exact in float32: 255 · 127 per term
+ * (a centred uint8 activation times an int8 weight), below 2^24 in all.
+ */
+const MAX_EXACT_FLOAT_DEPTH = Math.floor(2 ** 24 / (255 * 127));
+
 /** The fewest columns of a weight whose products run in integers. */
 const MIN_INTEGER_COLUMNS = 16;
 
@@ -127,8 +133,27 @@ export class InferenceGraph extends Graph {
     name: string,
     private readonly integerProducts: IntegerProducts = false,
     private readonly foldInt8Lookups = false,
+    private readonly integersInFloats = false,
   ) {
     super(name);
+  }
+
+  /**
+   * What DynamicQuantizeMatMul computes, in standard operators over floats: the activations quantized
+   * by DynamicQuantizeLinear (the same scale, zero point and rounding), the integer product as a float
+   * MatMul of integer values (exact: every partial sum stays below 2^24), then × (activation scale ·
+   * column scale), that product rounded once as onnxruntime's kernel does. Bit for bit the same output
+   * (test/export), and onnxruntime-web runs it faster than its integer kernel.
+   */
+  private integerProductInFloats(a: Value, b: Value): Value {
+    const [cast, scale] = b.producer!.inputs; // Mul(Cast(int8), [1, N] scales): see int8Columns
+    const [q, aScale, aZero] = this.node('DynamicQuantizeLinear', [a], {}, [
+      { dtype: 'uint8', shape: a.shape },
+      { dtype: 'float32', shape: [] },
+      { dtype: 'uint8', shape: [] },
+    ]);
+    const centred = op.sub(this, op.cast(this, q, 'float32'), op.cast(this, aZero, 'float32'));
+    return op.mul(this, op.matMul(this, centred, cast), op.mul(this, aScale, scale));
   }
 
   /** Whether the product with this int8 weight (a ConstantScope name: member prefix, `.q8`) runs in integers. */
@@ -176,6 +201,8 @@ export class InferenceGraph extends Graph {
       // A product with a few columns (attention's score, one column) would quantize a large input to
       // save reading a tiny weight: it stays in floats (the weight's dequantization folds at load).
       if (weight && weight.scales.length >= MIN_INTEGER_COLUMNS && this.inIntegers(weight.name)) {
+        if (this.integersInFloats && (b.shape[0] as number) <= MAX_EXACT_FLOAT_DEPTH)
+          return [this.integerProductInFloats(a, b)];
         let w = this.unsignedWeights.get(weight.name);
         if (!w) {
           const name = weight.name.replace(/\.q8$/, '');

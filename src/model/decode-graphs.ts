@@ -100,14 +100,16 @@ class ConstantScope implements ModelScope {
  * under its own name prefix, and a head that averages the members' next-word probabilities (log of
  * the mean probability). One runtime call then runs a whole ensemble's step. `integerProducts`: the
  * products with int8 weights (scaled per column) run in integers; `foldInt8Lookups`: embeddings fold
- * into their products even when int8 (see InferenceGraph).
+ * into their products even when int8; `integersInFloats`: those integer products as standard float
+ * operators, with the same result (see InferenceGraph).
  */
 export function buildDecodeGraphs(
   members: readonly DecoderWeights[],
-  options: { integerProducts?: IntegerProducts; foldInt8Lookups?: boolean } = {},
+  options: { integerProducts?: IntegerProducts; foldInt8Lookups?: boolean; integersInFloats?: boolean } = {},
 ): StepModels {
   const integer = options.integerProducts ?? false;
   const fold = options.foldInt8Lookups === true;
+  const inFloats = options.integersInFloats === true;
   if (members.length === 0) throw new Error('no model to build decoding graphs for');
   const { vocabSize } = members[0].config;
   const shapes = members.map((m) => inputShape(m.architecture, m.config));
@@ -115,7 +117,7 @@ export function buildDecodeGraphs(
   const shape = shapes.find((s) => s.length > 1) ?? shapes[0];
   const prefixOf = (k: number) => (members.length === 1 ? '' : `m${k}.`);
 
-  const start = new InferenceGraph('captioner_start', integer, fold);
+  const start = new InferenceGraph('captioner_start', integer, fold, inFloats);
   const features = start.input(FEATURES, 'float32', ['rows', ...shape]);
   /**
    * What member k reads: the graph's input, or, for a pooled-vector member of an ensemble with an
@@ -131,7 +133,7 @@ export function buildDecodeGraphs(
       `ensemble members read image features of different shapes: [${own.join(', ')}] and [${shape.join(', ')}]`,
     );
   };
-  const step = new InferenceGraph('captioner_step', integer, fold);
+  const step = new InferenceGraph('captioner_step', integer, fold, inFloats);
   const tokens = step.input(TOKENS, 'int32', ['rows']);
   const states: StateSpec[] = [];
   const logits: Value[] = [];

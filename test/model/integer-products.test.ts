@@ -4,6 +4,7 @@ import onnxProto from 'onnx-proto';
 import { test } from 'node:test';
 import { buildDecodeGraphs } from '../../src/model/decode-graphs.js';
 import { loadModel } from '../../src/model/model-folder.js';
+import { OnnxStepDecoder } from '../../src/model/onnx-step-decoder.js';
 import { openDecoder } from '../../src/model/open-decoder.js';
 import { Rng } from '../../src/util/random.js';
 import { tinyModelDir } from '../helpers/tiny-model.js';
@@ -118,6 +119,35 @@ test('integer products for listed weights only; an int8 embedding folds into its
       const worst = got.reduce((w, v, i) => Math.max(w, Math.abs(v - float[i])), 0);
       assert.ok(worst > 0 && worst < 0.05, `${JSON.stringify(p)}: worst ${worst}`);
     }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('integer products written in standard float operators (for the browser bundle) give the same numbers bit for bit', async () => {
+  const { dir, features } = await q8ModelDir();
+  try {
+    const model = await loadModel(dir);
+    const members = [{ ...model, config: model.config.model }];
+    const portable = buildDecodeGraphs(members, { integerProducts: true, integersInFloats: true });
+    const counts = opCounts(portable.step);
+    assert.equal(counts.get('DynamicQuantizeMatMul') ?? 0, 0);
+    assert.ok((counts.get('DynamicQuantizeLinear') ?? 0) >= 3);
+    const run = async (integersInFloats: boolean) => {
+      const decoder = await OnnxStepDecoder.create(
+        buildDecodeGraphs(members, { integerProducts: true, integersInFloats }),
+      );
+      let state = await decoder.start(features);
+      const out: number[] = [];
+      for (const token of [1, 5, 6, 7]) {
+        const r = await decoder.step(state, new Int32Array(features.length).fill(token));
+        out.push(...r.logProbs);
+        state = r.state;
+      }
+      decoder.dispose();
+      return out;
+    };
+    assert.deepEqual(await run(true), await run(false));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
