@@ -119,9 +119,6 @@ const MIN_INTEGER_COLUMNS = 16;
 export class InferenceGraph extends Graph {
   /** The uint8 form of each int8 weight (values, scales, zero points), made once however many products read it. */
   private readonly unsignedWeights = new Map<string, [Value, Value, Value]>();
-  /** Set while building a folded table's product: that one stays in floats, whatever the weight. */
-  private foldingTable = false;
-
   /**
    * `foldInt8Lookups`: fold the lookup into the product also when the table or the weight is an int8
    * matrix (Mul(Cast(int8), scale)): onnxruntime then computes a float table of vocabulary × width at
@@ -145,8 +142,7 @@ export class InferenceGraph extends Graph {
    * column scale), that product rounded once as onnxruntime's kernel does. Bit for bit the same output
    * (test/export), and onnxruntime-web runs it faster than its integer kernel.
    */
-  private integerProductInFloats(a: Value, b: Value): Value {
-    const [cast, scale] = b.producer!.inputs; // Mul(Cast(int8), [1, N] scales): see int8Columns
+  private integerProductInFloats(a: Value, { cast, scale }: Int8Weight): Value {
     const [q, aScale, aZero] = this.node('DynamicQuantizeLinear', [a], {}, [
       { dtype: 'uint8', shape: a.shape },
       { dtype: 'float32', shape: [] },
@@ -165,10 +161,7 @@ export class InferenceGraph extends Graph {
 
   /** A constant of the graph, or (with foldInt8Lookups) an int8 matrix times constant scales. */
   private constantLike(v: Value): boolean {
-    if (v.data) return true;
-    if (!this.foldInt8Lookups || v.producer?.op !== 'Mul') return false;
-    const [cast, scale] = v.producer.inputs;
-    return cast.producer?.op === 'Cast' && cast.producer.inputs[0].data instanceof Int8Array && !!scale.data;
+    return !!v.data || (this.foldInt8Lookups && int8Weight(v) !== undefined);
   }
 
   override node(
@@ -189,20 +182,16 @@ export class InferenceGraph extends Graph {
         b.shape.length === 2 &&
         lookup.inputs[0].shape.length === 2
       ) {
-        this.foldingTable = true;
-        try {
-          const table = op.matMul(this, lookup.inputs[0], b);
-          return [op.gather(this, table, lookup.inputs[1], 0)];
-        } finally {
-          this.foldingTable = false;
-        }
+        const table = op.matMul(this, lookup.inputs[0], b);
+        return [op.gather(this, table, lookup.inputs[1], 0)];
       }
-      const weight = !this.foldingTable ? int8Columns(b) : undefined;
+      // A product of constants (such a folded table) stays in floats: onnxruntime computes it at load.
+      const weight = this.constantLike(a) ? undefined : int8Columns(b);
       // A product with a few columns (attention's score, one column) would quantize a large input to
       // save reading a tiny weight: it stays in floats (the weight's dequantization folds at load).
       if (weight && weight.scales.length >= MIN_INTEGER_COLUMNS && this.inIntegers(weight.name)) {
         if (this.integersInFloats && (b.shape[0] as number) <= MAX_EXACT_FLOAT_DEPTH)
-          return [this.integerProductInFloats(a, b)];
+          return [this.integerProductInFloats(a, weight)];
         let w = this.unsignedWeights.get(weight.name);
         if (!w) {
           const name = weight.name.replace(/\.q8$/, '');
@@ -233,12 +222,30 @@ function toUnsigned(values: Int8Array): Uint8Array {
 }
 
 /** The int8 values and per-column scales of a weight built as Mul(Cast(int8 constant), [1, N] constant). */
-function int8Columns(w: Value): { name: string; values: Int8Array; scales: Float32Array } | undefined {
+function int8Columns(w: Value): Int8Weight | undefined {
+  const weight = int8Weight(w);
+  if (!weight || w.shape.length !== 2) return undefined;
+  const { shape } = weight.scale;
+  if (shape.length !== 2 || shape[0] !== 1 || shape[1] !== w.shape[1]) return undefined;
+  return weight;
+}
+
+/** An int8 weight as ConstantScope builds it: Mul(Cast(int8 constant), float32 constant scales). */
+interface Int8Weight {
+  /** The int8 constant's name, and its values. */
+  name: string;
+  values: Int8Array;
+  /** The Cast to float (the integer values as floats) and the scales, as graph values. */
+  cast: Value;
+  scale: Value;
+  scales: Float32Array;
+}
+
+function int8Weight(w: Value): Int8Weight | undefined {
   const mul = w.producer;
-  if (mul?.op !== 'Mul' || w.shape.length !== 2) return undefined;
+  if (mul?.op !== 'Mul') return undefined;
   const [cast, scale] = mul.inputs;
   const q = cast.producer?.op === 'Cast' ? cast.producer.inputs[0] : undefined;
   if (!(q?.data instanceof Int8Array) || !(scale.data instanceof Float32Array)) return undefined;
-  if (scale.shape.length !== 2 || scale.shape[0] !== 1 || scale.shape[1] !== w.shape[1]) return undefined;
-  return { name: q.name, values: q.data, scales: scale.data };
+  return { name: q.name, values: q.data, cast, scale, scales: scale.data };
 }
