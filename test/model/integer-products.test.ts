@@ -6,6 +6,7 @@ import { buildDecodeGraphs } from '../../src/model/decode-graphs.js';
 import { loadModel } from '../../src/model/model-folder.js';
 import { OnnxStepDecoder } from '../../src/model/onnx-step-decoder.js';
 import { openDecoder } from '../../src/model/open-decoder.js';
+import type { StepDecoder } from '../../src/model/step-decoder.js';
 import { Rng } from '../../src/util/random.js';
 import { tinyModelDir } from '../helpers/tiny-model.js';
 
@@ -18,6 +19,23 @@ async function q8ModelDir(): Promise<{ dir: string; features: Float32Array[] }> 
   const rng = new Rng(5);
   const features = [0, 1, 2].map(() => Float32Array.from({ length: 5 }, () => rng.next() * 2));
   return { dir, features };
+}
+
+/** The next-word log-probabilities of each step as `tokens` are fed in turn (one token for every image); disposes the decoder. */
+async function stepLogProbs(
+  decoder: StepDecoder,
+  features: Float32Array[],
+  tokens: number[],
+): Promise<Float32Array[]> {
+  let state = await decoder.start(features);
+  const out: Float32Array[] = [];
+  for (const token of tokens) {
+    const r = await decoder.step(state, new Int32Array(features.length).fill(token));
+    out.push(r.logProbs);
+    state = r.state;
+  }
+  decoder.dispose();
+  return out;
 }
 
 test('a Q8 model folder keeps its int8 matrices as stored: kernels per column, the embedding per row', async () => {
@@ -50,18 +68,8 @@ test('integer products: DynamicQuantizeMatMul in the step graph, next-word log-p
     assert.ok(!contains(float.step, 'DynamicQuantizeMatMul'));
     assert.ok(!contains(float.step, '.q8'), 'float decoding carries no int8 weights');
 
-    const run = async (integerProducts: boolean) => {
-      const decoder = await openDecoder(model, { integerProducts });
-      let state = await decoder.start(features);
-      const out: Float32Array[] = [];
-      for (const token of [1, 5, 6]) {
-        const r = await decoder.step(state, new Int32Array(features.length).fill(token));
-        out.push(r.logProbs);
-        state = r.state;
-      }
-      decoder.dispose();
-      return out;
-    };
+    const run = async (integerProducts: boolean) =>
+      stepLogProbs(await openDecoder(model, { integerProducts }), features, [1, 5, 6]);
     const [a, b] = [await run(false), await run(true)];
     let worst = 0;
     let sameBest = 0;
@@ -106,13 +114,8 @@ test('integer products for listed weights only; an int8 embedding folds into its
     assert.equal(dqmm({ integerProducts: true, foldInt8Lookups: true }), all - 1);
 
     // openDecoder folds: the next-word log-probabilities stay close to the float decoder's.
-    const logProbs = async (integerProducts: boolean | string[]) => {
-      const decoder = await openDecoder(model, { integerProducts });
-      const state = await decoder.start(features);
-      const { logProbs } = await decoder.step(state, new Int32Array(features.length).fill(5));
-      decoder.dispose();
-      return logProbs;
-    };
+    const logProbs = async (integerProducts: boolean | string[]) =>
+      (await stepLogProbs(await openDecoder(model, { integerProducts }), features, [5]))[0];
     const float = await logProbs(false);
     for (const p of [true, ['output.kernel']]) {
       const got = await logProbs(p);
@@ -133,20 +136,12 @@ test('integer products written in standard float operators (for the browser bund
     const counts = opCounts(portable.step);
     assert.equal(counts.get('DynamicQuantizeMatMul') ?? 0, 0);
     assert.ok((counts.get('DynamicQuantizeLinear') ?? 0) >= 3);
-    const run = async (integersInFloats: boolean) => {
-      const decoder = await OnnxStepDecoder.create(
-        buildDecodeGraphs(members, { integerProducts: true, integersInFloats }),
+    const run = async (integersInFloats: boolean) =>
+      stepLogProbs(
+        await OnnxStepDecoder.create(buildDecodeGraphs(members, { integerProducts: true, integersInFloats })),
+        features,
+        [1, 5, 6, 7],
       );
-      let state = await decoder.start(features);
-      const out: number[] = [];
-      for (const token of [1, 5, 6, 7]) {
-        const r = await decoder.step(state, new Int32Array(features.length).fill(token));
-        out.push(...r.logProbs);
-        state = r.state;
-      }
-      decoder.dispose();
-      return out;
-    };
     assert.deepEqual(await run(true), await run(false));
   } finally {
     await rm(dir, { recursive: true, force: true });
