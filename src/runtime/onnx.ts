@@ -32,7 +32,7 @@ function sessionOptions(options: SessionOptions): ort.InferenceSession.SessionOp
     enableCpuMemArena: options.keepMemory ?? true,
     logSeverityLevel: 3,
     extra: { session: { intra_op: { allow_spinning: options.spinning ? '1' : '0' } } },
-    // CAPTIONER_ORT_PROFILE=prefix writes onnxruntime's per-operator timings (bench/profile-summary.ts reads them).
+    // CAPTIONER_ORT_PROFILE=prefix writes onnxruntime's per-operator timings (`npx tsx bench/profile-summary.ts <prefix>` sums them up).
     ...(process.env.CAPTIONER_ORT_PROFILE
       ? { enableProfiling: true, profileFilePrefix: process.env.CAPTIONER_ORT_PROFILE }
       : {}),

@@ -40,7 +40,10 @@ export function typeOf(data: TensorData): TensorType {
 export interface RuntimeSession<RuntimeTensor> {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
-  run(feeds: Record<string, RuntimeTensor>, fetches?: readonly string[]): Promise<Record<string, Tensor>>;
+  run(
+    feeds: Record<string, RuntimeTensor>,
+    fetches?: readonly string[] | Record<string, RuntimeTensor | null>,
+  ): Promise<Record<string, Tensor>>;
   release(): Promise<void>;
 }
 
@@ -74,12 +77,30 @@ export class SessionCore<RuntimeTensor> {
     return this.session.outputNames;
   }
 
-  /** Runs the model; `outputs` (default all) limits what is computed to what those outputs need. */
-  async run(feeds: Record<string, Tensor>, outputs?: readonly string[]): Promise<Record<string, Tensor>> {
+  /**
+   * Runs the model; `outputs` (default all) limits what is computed to what those outputs need. The
+   * outputs named in `into` are written straight into those tensors' memory (views of a bigger array
+   * will do): no new array per run, no copy after it.
+   */
+  async run(
+    feeds: Record<string, Tensor>,
+    outputs?: readonly string[],
+    into?: Record<string, Tensor>,
+  ): Promise<Record<string, Tensor>> {
     const input: Record<string, RuntimeTensor> = {};
     for (const [name, t] of Object.entries(feeds))
       input[name] = new this.Tensor(typeOf(t.data), t.data, t.dims);
-    const result = outputs ? await this.session.run(input, outputs) : await this.session.run(input);
+    let fetches: readonly string[] | Record<string, RuntimeTensor | null> | undefined = outputs;
+    if (into) {
+      const names = outputs ?? this.outputNames;
+      fetches = Object.fromEntries(
+        names.map((name) => {
+          const t = into[name];
+          return [name, t ? new this.Tensor(typeOf(t.data), t.data, t.dims) : null];
+        }),
+      );
+    }
+    const result = fetches ? await this.session.run(input, fetches) : await this.session.run(input);
     const out: Record<string, Tensor> = {};
     for (const [name, t] of Object.entries(result)) out[name] = { data: t.data, dims: t.dims };
     return out;

@@ -12,8 +12,12 @@ export interface CaptionItem {
   open?: boolean;
 }
 
-/** Looks up an image's pooled vector by index (the order of the split's images). */
-export type FeatureTable = (image: number) => Float32Array;
+/**
+ * Looks up what the model reads of an image (its pooled vector or spatial map) by index (the order of
+ * the split's images). Given `out`, a table may write the values there and return it (a spatial map
+ * stored as float16 is decoded straight into the batch, not into a new array then copied).
+ */
+export type FeatureTable = (image: number, out?: Float32Array) => Float32Array;
 
 /**
  * An epoch's batches as item lists: shuffle, sort each window of `window` batches by length, cut, and
@@ -81,10 +85,11 @@ export function makeBatch(
     }
   }
   items.forEach((it, r) => {
-    const v = features(it.image);
+    const row = feats.subarray(r * featureDim, (r + 1) * featureDim);
+    const v = features(it.image, row);
     if (v.length !== featureDim)
       throw new Error(`image ${it.image}: ${v.length}-d features, expected ${featureDim}`);
-    feats.set(v, r * featureDim);
+    if (v !== row) row.set(v);
   });
   return {
     rows: b,

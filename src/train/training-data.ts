@@ -43,8 +43,11 @@ export async function loadTrainingData(
     const items: CaptionItem[] = images.flatMap((m, i) => m.tokens.map((tokens) => ({ image: i, tokens })));
     return {
       items,
-      table: (i: number) =>
-        spatial ? decodeFloat16(vectors[i] as Uint16Array) : (vectors[i] as Float32Array),
+      table: (i: number, out?: Float32Array) => {
+        if (!spatial) return vectors[i] as Float32Array;
+        const bits = vectors[i] as Uint16Array;
+        return decodeFloat16(bits, out?.length === bits.length ? out : undefined);
+      },
     };
   };
   const train = split('train');

@@ -55,7 +55,10 @@ export function encodeFloat16(values: Float32Array, out = new Uint16Array(values
   return out;
 }
 
-export function decodeFloat16(bits: Uint16Array, out = new Float32Array(bits.length)): Float32Array {
+export function decodeFloat16(
+  bits: Uint16Array,
+  out: Float32Array = new Float32Array(bits.length),
+): Float32Array {
   for (let i = 0; i < bits.length; i++) out[i] = HALF_TO_FLOAT[bits[i]];
   return out;
 }
