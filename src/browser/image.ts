@@ -61,37 +61,32 @@ async function decode(source: ImageSource): Promise<{ bitmap: DrawableImage; for
   }
   if (!browser.createImageBitmap)
     throw new CaptionerError('UNSUPPORTED', 'this browser has no createImageBitmap');
-  // The format sniff and the decode start together: reading even 64 bytes of a picked file costs a
-  // round trip to the browser's file backend (~10 ms in Chromium), which the decode then hides.
-  const sniffed = source
-    .slice(0, 64)
-    .arrayBuffer()
-    .then((head) => sniffImageFormat(new Uint8Array(head)));
-  const decoded = browser
-    .createImageBitmap(source, {
-      imageOrientation: 'from-image',
-      premultiplyAlpha: 'default',
-      colorSpaceConversion: 'default',
-    })
-    .then(
-      (bitmap) => ({ bitmap }),
-      (error: unknown) => ({ error }),
-    );
-  const [format, result] = await Promise.all([sniffed, decoded]);
-  if (!format) {
-    if ('bitmap' in result) result.bitmap.close();
+  // The whole file read into memory first, then decoded from there: in a bare Chromium page a picked
+  // 1-MP JPEG decodes a little faster so (9.7 ms with the read against 13.9 decoding the file itself;
+  // in the captioner's page the difference is within its noise), and the format is sniffed from the
+  // same bytes, without a second read through the browser's file backend, so a file that is no image
+  // is refused before any decoding.
+  const bytes = new Uint8Array(await source.arrayBuffer());
+  const format = sniffImageFormat(bytes.subarray(0, 64));
+  if (!format)
     throw new CaptionerError(
       'IMAGE_UNSUPPORTED',
       'not an image in a supported format (JPEG, PNG, WebP, GIF, TIFF, AVIF)',
     );
-  }
-  if ('error' in result)
+  try {
+    const bitmap = await browser.createImageBitmap(new Blob([bytes], { type: source.type }), {
+      imageOrientation: 'from-image',
+      premultiplyAlpha: 'default',
+      colorSpaceConversion: 'default',
+    });
+    return { bitmap, format };
+  } catch (error) {
     throw new CaptionerError(
       'IMAGE_CORRUPT',
       'the image is corrupt or truncated, or this browser cannot decode it',
-      { cause: result.error },
+      { cause: error },
     );
-  return { bitmap: result.bitmap, format };
+  }
 }
 
 function isBlob(source: ImageSource): source is Blob {
