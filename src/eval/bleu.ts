@@ -22,28 +22,70 @@ export function corpusBleu(
   references: readonly (readonly (readonly string[])[])[],
   maxN = 4,
 ): BleuResult {
-  const correct = new Array<number>(maxN).fill(0);
-  const guess = new Array<number>(maxN).fill(0);
-  let testLength = 0;
-  let refLength = 0;
-  candidates.forEach((candidate, i) => {
-    const refs = references[i];
-    const maxRefCounts = maxReferenceCounts(refs, maxN);
-    const length = candidate.length;
-    testLength += length;
-    refLength += closestLength(
-      refs.map((r) => r.length),
-      length,
-    );
-    for (let k = 0; k < maxN; k++) guess[k] += Math.max(0, length - k);
-    for (const [gram, count] of ngramCounts(candidate, maxN)) {
-      correct[ngramOrder(gram) - 1] += Math.min(maxRefCounts.get(gram) ?? 0, count);
-    }
-  });
+  const totals = sumBleuCounts(
+    candidates.map((candidate, i) => bleuCounts(candidate, references[i], maxN)),
+    maxN,
+  );
+  return { scores: bleuOfCounts(totals), testLength: totals.testLength, refLength: totals.refLength };
+}
 
+/** What one image adds to corpus BLEU's sums. */
+export interface BleuCounts {
+  /** Clipped matches of each n-gram order (1..n). */
+  correct: number[];
+  /** Candidate n-grams of each order. */
+  guess: number[];
+  testLength: number;
+  /** The closest reference length. */
+  refLength: number;
+}
+
+/** One image's clipped n-gram matches and totals, as corpus BLEU sums them. */
+export function bleuCounts(
+  candidate: readonly string[],
+  references: readonly (readonly string[])[],
+  maxN = 4,
+): BleuCounts {
+  const maxRefCounts = maxReferenceCounts(references, maxN);
+  const length = candidate.length;
+  const correct = new Array<number>(maxN).fill(0);
+  const guess = Array.from({ length: maxN }, (_, k) => Math.max(0, length - k));
+  for (const [gram, count] of ngramCounts(candidate, maxN))
+    correct[ngramOrder(gram) - 1] += Math.min(maxRefCounts.get(gram) ?? 0, count);
+  const refLength = closestLength(
+    references.map((r) => r.length),
+    length,
+  );
+  return { correct, guess, testLength: length, refLength };
+}
+
+/** The sums of images' counts (every entry of `counts` of the same order n). */
+export function sumBleuCounts(
+  counts: readonly BleuCounts[],
+  maxN = counts[0]?.correct.length ?? 4,
+): BleuCounts {
+  const total: BleuCounts = {
+    correct: new Array<number>(maxN).fill(0),
+    guess: new Array<number>(maxN).fill(0),
+    testLength: 0,
+    refLength: 0,
+  };
+  for (const c of counts) {
+    for (let k = 0; k < maxN; k++) {
+      total.correct[k] += c.correct[k];
+      total.guess[k] += c.guess[k];
+    }
+    total.testLength += c.testLength;
+    total.refLength += c.refLength;
+  }
+  return total;
+}
+
+/** BLEU-1..n of summed counts: the geometric mean of the precisions, one brevity penalty. */
+export function bleuOfCounts({ correct, guess, testLength, refLength }: BleuCounts): number[] {
   const scores: number[] = [];
   const ratio = (testLength + TINY) / (refLength + SMALL);
-  for (let n = 1; n <= maxN; n++) {
+  for (let n = 1; n <= correct.length; n++) {
     let product = 1;
     for (let k = 0; k < n; k++) product *= (correct[k] + TINY) / (guess[k] + SMALL);
     let bleu = Math.pow(product, 1 / n);
@@ -51,7 +93,7 @@ export function corpusBleu(
     if (ratio < 1) bleu *= Math.exp(1 - 1 / ratio);
     scores.push(bleu);
   }
-  return { scores, testLength, refLength };
+  return scores;
 }
 
 /** Python's min((abs(l - testlen), l) for l in reflens)[1]: the closest length, the shorter on a tie. */

@@ -34,7 +34,20 @@ export function scoreCaptions(
   candidates: ReadonlyMap<string, string>,
   references: ReadonlyMap<string, readonly string[]>,
 ): CaptionScores {
+  const { candidates: cands, references: refs } = tokenizeForScoring(candidates, references);
+  return scoreTokenized(cands, refs);
+}
+
+/**
+ * The candidates and their images' references tokenized like coco-caption, in the candidates' order
+ * (index i of both lists is one image); each image must have at least one reference.
+ */
+export function tokenizeForScoring(
+  candidates: ReadonlyMap<string, string>,
+  references: ReadonlyMap<string, readonly string[]>,
+): { images: string[]; candidates: string[][]; references: string[][][] } {
   if (candidates.size === 0) throw new CaptionerError('EVAL_EMPTY', 'no captions to score');
+  const images: string[] = [];
   const cands: string[][] = [];
   const refs: string[][][] = [];
   for (const [image, caption] of candidates) {
@@ -42,10 +55,11 @@ export function scoreCaptions(
     if (!imageRefs || imageRefs.length === 0) {
       throw new CaptionerError('EVAL_NO_REFERENCES', `no reference captions for ${image}`);
     }
+    images.push(image);
     cands.push(cocoTokenize(caption));
     refs.push(imageRefs.map(cocoTokenize));
   }
-  return scoreTokenized(cands, refs);
+  return { images, candidates: cands, references: refs };
 }
 
 /** The metrics on already tokenized captions (index i of both lists is one image). */
