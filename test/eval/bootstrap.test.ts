@@ -124,4 +124,18 @@ test('captioner score --intervals and --baseline', async () => {
   const wrong = await runCli(['score', '--human', '1', '--intervals', '--data', data, '--split', 'dev']);
   assert.equal(wrong.code, 1);
   assert.match(wrong.stderr, /go with --captions/);
+  const few = await runCli([
+    'score',
+    '--data',
+    data,
+    '--split',
+    'dev',
+    '--captions',
+    good,
+    '--intervals',
+    '--draws',
+    '5',
+  ]);
+  assert.equal(few.code, 1);
+  assert.match(few.stderr, /--draws: at least 10/);
 });

@@ -91,6 +91,7 @@ export function registerScore(program: Command): void {
         }
         if ((flags.intervals || flags.baseline) && flags.human !== undefined)
           throw new CaptionerError('USAGE', '--intervals and --baseline go with --captions');
+        if (flags.draws < 10) throw new CaptionerError('USAGE', '--draws: at least 10');
         const scores = scoreCaptions(candidates, references);
         const bootstrap = flags.baseline
           ? await compareWithBaseline(candidates, references, resolve(flags.baseline), {
