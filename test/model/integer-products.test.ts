@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
 import { test } from 'node:test';
 import { buildDecodeGraphs } from '../../src/model/decode-graphs.js';
-import { loadModel } from '../../src/model/model-folder.js';
+import { loadModel, type LoadedModel } from '../../src/model/model-folder.js';
 import { OnnxStepDecoder } from '../../src/model/onnx-step-decoder.js';
 import { openDecoder } from '../../src/model/open-decoder.js';
 import type { StepDecoder } from '../../src/model/step-decoder.js';
@@ -13,12 +13,17 @@ import { tinyModelDir } from '../helpers/tiny-model.js';
 const contains = (bytes: Uint8Array, text: string) => Buffer.from(bytes).includes(Buffer.from(text));
 
 /** A tiny merge model saved with Q8 weights (its matrices int8, scaled per column; the embedding per row). */
-async function q8ModelDir(): Promise<{ dir: string; features: Float32Array[] }> {
+/** Runs `body` on a tiny Q8 model folder (loaded) and three images' features; removes the folder after. */
+async function withQ8Model(body: (model: LoadedModel, features: Float32Array[]) => Promise<void>) {
   // Weights ×2: more peaked distributions than at init.
   const dir = await tinyModelDir(3, undefined, 2, 'Q8');
   const rng = new Rng(5);
   const features = [0, 1, 2].map(() => Float32Array.from({ length: 5 }, () => rng.next() * 2));
-  return { dir, features };
+  try {
+    await body(await loadModel(dir), features);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** The next-word log-probabilities of each step as `tokens` are fed in turn (one token for every image); disposes the decoder. */
@@ -38,10 +43,8 @@ async function stepLogProbs(
   return out;
 }
 
-test('a Q8 model folder keeps its int8 matrices as stored: kernels per column, the embedding per row', async () => {
-  const { dir } = await q8ModelDir();
-  try {
-    const model = await loadModel(dir);
+test('a Q8 model folder keeps its int8 matrices as stored: kernels per column, the embedding per row', () =>
+  withQ8Model(async (model) => {
     assert.ok(model.int8, 'int8 matrices kept');
     assert.equal(model.int8.get('embedding')!.perRow, true);
     assert.equal(model.int8.get('output.kernel')!.perRow, false);
@@ -49,15 +52,10 @@ test('a Q8 model folder keeps its int8 matrices as stored: kernels per column, t
     const loaded = model.layout.view(model.params, 'output.kernel');
     const cols = scales.length;
     assert.ok(loaded.every((v, i) => v === Math.fround(values[i] * scales[i % cols])));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('integer products: DynamicQuantizeMatMul in the step graph, next-word log-probabilities close to the float ones', async () => {
-  const { dir, features } = await q8ModelDir();
-  try {
-    const model = await loadModel(dir);
+test('integer products: DynamicQuantizeMatMul in the step graph, next-word log-probabilities close to the float ones', () =>
+  withQ8Model(async (model, features) => {
     const members = [{ ...model, config: model.config.model }];
     const integer = buildDecodeGraphs(members, { integerProducts: true });
     const float = buildDecodeGraphs(
@@ -85,10 +83,7 @@ test('integer products: DynamicQuantizeMatMul in the step graph, next-word log-p
     assert.ok(worst > 0, 'the activations are quantized: not the same numbers');
     assert.ok(worst < 0.05, `log-probabilities within 0.05 of the float ones (worst ${worst})`);
     assert.equal(sameBest, 3 * features.length, 'the same most likely word at every step');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
 /** How many nodes of each type a serialized graph has. */
 function opCounts(bytes: Uint8Array): Map<string, number> {
@@ -98,10 +93,8 @@ function opCounts(bytes: Uint8Array): Map<string, number> {
   return counts;
 }
 
-test('integer products for listed weights only; an int8 embedding folds into its product when asked', async () => {
-  const { dir, features } = await q8ModelDir();
-  try {
-    const model = await loadModel(dir);
+test('integer products for listed weights only; an int8 embedding folds into its product when asked', () =>
+  withQ8Model(async (model, features) => {
     const members = [{ ...model, config: model.config.model }];
     const dqmm = (options: Parameters<typeof buildDecodeGraphs>[1]) =>
       opCounts(buildDecodeGraphs(members, options).step).get('DynamicQuantizeMatMul') ?? 0;
@@ -122,15 +115,10 @@ test('integer products for listed weights only; an int8 embedding folds into its
       const worst = got.reduce((w, v, i) => Math.max(w, Math.abs(v - float[i])), 0);
       assert.ok(worst > 0 && worst < 0.05, `${JSON.stringify(p)}: worst ${worst}`);
     }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('integer products written in standard float operators (for the browser bundle) give the same numbers bit for bit', async () => {
-  const { dir, features } = await q8ModelDir();
-  try {
-    const model = await loadModel(dir);
+test('integer products written in standard float operators (for the browser bundle) give the same numbers bit for bit', () =>
+  withQ8Model(async (model, features) => {
     const members = [{ ...model, config: model.config.model }];
     const portable = buildDecodeGraphs(members, { integerProducts: true, integersInFloats: true });
     const counts = opCounts(portable.step);
@@ -143,7 +131,4 @@ test('integer products written in standard float operators (for the browser bund
         [1, 5, 6, 7],
       );
     assert.deepEqual(await run(true), await run(false));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
