@@ -45,6 +45,20 @@ export function planEpoch(
   return rng.shuffle(batches);
 }
 
+/**
+ * Data augmentation: each caption as it is or, with probability ½, its counterpart in `alternative`
+ * (the same caption for its photo's mirror image): drawn anew every epoch, from (seed, epoch) only.
+ */
+export function pickViews(
+  items: readonly CaptionItem[],
+  alternative: readonly CaptionItem[],
+  seed: number,
+  epoch: number,
+): CaptionItem[] {
+  const rng = new Rng(hashInts(seed, epoch, 0x5f1e));
+  return items.map((it, i) => (rng.next() < 0.5 ? alternative[i] : it));
+}
+
 /** Dev/test batches: sorted by length, no shuffling, no dropout. */
 export function planEval(items: readonly CaptionItem[], batchSize: number): CaptionItem[][] {
   const sorted = [...items].sort((a, b) => a.tokens.length - b.tokens.length);

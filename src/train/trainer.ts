@@ -14,7 +14,15 @@ import { CaptionerError } from '../util/errors.js';
 import { lockFolder } from '../util/folder-lock.js';
 import { createProgress } from '../util/progress.js';
 import { hashInts, Rng } from '../util/random.js';
-import { makeBatch, planEpoch, planEval, rowSeeds, type CaptionItem, type FeatureTable } from './batches.js';
+import {
+  makeBatch,
+  pickViews,
+  planEpoch,
+  planEval,
+  rowSeeds,
+  type CaptionItem,
+  type FeatureTable,
+} from './batches.js';
 import { loadCheckpoint, saveCheckpoint, type EpochRecord, type TrainerState } from './checkpoint.js';
 import { TrainingEngine } from './engine.js';
 import { lossCurveSvg } from './loss-curve.js';
@@ -54,6 +62,11 @@ export interface TrainOptions {
   keepEpochs?: boolean;
   /** Cap on steps per epoch (benchmarks, tests). */
   maxStepsPerEpoch?: number;
+  /**
+   * 'mirror': every epoch, each caption is trained on its photo or, drawn with probability ½, on the
+   * photo's mirror image (`TrainData.trainMirrored`); cross-entropy training only.
+   */
+  augment?: 'mirror';
   /** Weights to start from instead of a fresh initialisation (fine-tuning, e.g. self-critical). */
   initialParams?: Float32Array;
   /** What a step optimises; default: teacher forcing on the reference captions (cross-entropy). */
@@ -66,6 +79,8 @@ export interface TrainOptions {
 
 export interface TrainData {
   train: CaptionItem[];
+  /** `train` as its photos' mirror images read it (see loadTrainingData), for `augment: 'mirror'`. */
+  trainMirrored?: CaptionItem[];
   dev: CaptionItem[];
   trainFeatures: FeatureTable;
   devFeatures: FeatureTable;
@@ -129,22 +144,27 @@ export const LOSS_CURVE_FILE = 'loss-curve.svg';
 export const EPOCHS_DIR = 'epochs';
 
 /** Options that must match between a run and its resume (the rest, like epochs, may change). */
-const FIXED_OPTIONS = ['arch', 'batchSize', 'seed', 'clipNorm', 'schedule'] as const;
+const FIXED_OPTIONS = ['arch', 'batchSize', 'seed', 'clipNorm', 'schedule', 'augment'] as const;
 
 /**
  * Teacher forcing: each step a batch of reference captions (shuffled, grouped by length), the
  * cross-entropy of every next word with the model's regularisation on.
  */
 export function teacherForcing(
-  data: Pick<TrainData, 'train' | 'trainFeatures'>,
+  data: Pick<TrainData, 'train' | 'trainMirrored' | 'trainFeatures'>,
   options: TrainOptions,
 ): Objective {
+  const mirrored = data.trainMirrored;
+  if (options.augment === 'mirror' && mirrored?.length !== data.train.length)
+    throw new Error('augment mirror: the training data has no mirrored captions');
   return {
     name: 'cross-entropy',
     settings: {},
     rows: (batchSize) => batchSize,
     epoch(epoch, model, engine) {
-      const plan = planEpoch(data.train, options.batchSize, options.seed, epoch).slice(
+      const items =
+        options.augment === 'mirror' ? pickViews(data.train, mirrored!, options.seed, epoch) : data.train;
+      const plan = planEpoch(items, options.batchSize, options.seed, epoch).slice(
         0,
         options.maxStepsPerEpoch ?? Infinity,
       );

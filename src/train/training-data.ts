@@ -1,7 +1,13 @@
 import { loadCorpus, type CorpusImage } from '../data/corpus.js';
+import { UNK } from '../data/vocabulary.js';
 import { CaptionerError } from '../util/errors.js';
 import { decodeFloat16 } from '../util/float16.js';
-import { openSpatialFeatures, readPooledFeatures, type PooledFeatures } from '../vision/feature-store.js';
+import {
+  openSpatialFeatures,
+  readPooledFeatures,
+  type FeatureView,
+  type PooledFeatures,
+} from '../vision/feature-store.js';
 import type { CaptionItem } from './batches.js';
 import type { TrainData } from './trainer.js';
 
@@ -12,15 +18,19 @@ export interface WorkData extends TrainData {
   features: Pick<PooledFeatures, 'get'>;
 }
 
+/** Data augmentation: 'mirror' trains on each photo or its mirror image, drawn anew every epoch. */
+export type Augmentation = 'mirror';
+
 /**
  * What `prepare` and `features` wrote in a work folder, as the trainer's inputs: each image's pooled
  * vector, or with `spatial` its spatial map (C×H×W, for attention models), read once and kept as
- * float16 (a Flickr8k train + dev set is under 1 GB so), decoded per batch.
+ * float16 (a Flickr8k train + dev set is under 1 GB so), decoded per batch. With `augment: 'mirror'`
+ * the train images' mirrored features too (`features --mirror`), as images N … 2N − 1 of the table.
  */
 export async function loadTrainingData(
   workDir: string,
   encoder?: string,
-  options: { spatial?: boolean } = {},
+  options: { spatial?: boolean; augment?: Augmentation } = {},
 ): Promise<WorkData> {
   const { corpus, vocabulary } = await loadCorpus(workDir);
   const features = await readPooledFeatures(workDir, encoder);
@@ -31,14 +41,26 @@ export async function loadTrainingData(
         [...corpus.splits.train, ...corpus.splits.dev].map((m) => m.image),
       )
     : undefined;
+  const mirror = options.augment === 'mirror' ? 'mirrored' : undefined;
+  const mirrored = !mirror
+    ? undefined
+    : options.spatial
+      ? await readSpatialMaps(
+          workDir,
+          encoder,
+          corpus.splits.train.map((m) => m.image),
+          mirror,
+        )
+      : await readPooledFeatures(workDir, encoder, mirror);
   const split = (name: 'train' | 'dev') => {
     const images = corpus.splits[name];
     const vectors = images.map((m) => (spatial ? spatial.get(m.image) : features.get(m.image)));
-    const missing = images.filter((_, i) => !vectors[i]).map((m) => m.image);
+    if (name === 'train' && mirrored) vectors.push(...images.map((m) => mirrored.get(m.image)));
+    const missing = vectors.flatMap((v, i) => (v ? [] : [images[i % images.length].image]));
     if (missing.length)
       throw new CaptionerError(
         'FEATURES_MISSING',
-        `${missing.length} ${name} images have no features (e.g. ${missing[0]}): rerun captioner features`,
+        `${missing.length} ${name} images have no features (e.g. ${missing[0]}): rerun captioner features${mirrored ? ' --mirror' : ''}`,
       );
     const items: CaptionItem[] = images.flatMap((m, i) => m.tokens.map((tokens) => ({ image: i, tokens })));
     return {
@@ -53,8 +75,10 @@ export async function loadTrainingData(
   const train = split('train');
   const dev = split('dev');
   const lengths = train.items.map((it) => it.tokens.length);
+  const count = corpus.splits.train.length;
   return {
     train: train.items,
+    ...(mirrored ? { trainMirrored: mirroredItems(train.items, count, vocabulary) } : {}),
     dev: dev.items,
     trainFeatures: train.table,
     devFeatures: dev.table,
@@ -71,9 +95,29 @@ export async function loadTrainingData(
   };
 }
 
+/**
+ * Each train caption as it reads for its image's mirror image (image i + count): "left" and "right"
+ * trade places (~0.4% of Flickr8k's captions name one).
+ */
+function mirroredItems(
+  items: CaptionItem[],
+  count: number,
+  vocabulary: WorkData['vocabulary'],
+): CaptionItem[] {
+  const left = vocabulary.id('left');
+  const right = vocabulary.id('right');
+  const swap = (t: number) => (t === left && left !== UNK ? right : t === right && right !== UNK ? left : t);
+  return items.map((it) => ({ ...it, image: it.image + count, tokens: it.tokens.map(swap) }));
+}
+
 /** The spatial maps of `images` as float16 bits, one read of the store. */
-async function readSpatialMaps(workDir: string, encoder: string | undefined, images: string[]) {
-  const store = await openSpatialFeatures(workDir, encoder);
+async function readSpatialMaps(
+  workDir: string,
+  encoder: string | undefined,
+  images: string[],
+  view?: FeatureView,
+) {
+  const store = await openSpatialFeatures(workDir, encoder, view);
   try {
     const size = store.dims.reduce((a, b) => a * b, 1);
     const bits = new Uint16Array(images.length * size);

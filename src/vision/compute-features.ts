@@ -6,6 +6,7 @@ import { createProgress } from '../util/progress.js';
 import type { DecodedImage } from './decode-image.js';
 import type { ImageEncoder } from './encoder.js';
 import { FeatureStoreWriter, type SkippedImage, type StoreManifest } from './feature-store.js';
+import { mirrorPixels } from './preprocess.js';
 
 /** Files taken as images when listing a folder (the content is still sniffed when decoding). */
 export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set([
@@ -33,6 +34,8 @@ export interface ComputeFeaturesOptions {
   images?: string[];
   /** Progress bar on stderr (default: on). */
   progress?: boolean;
+  /** Encode each photo mirrored left to right, into a store of its own (`train --augment mirror`). */
+  mirror?: boolean;
 }
 
 export interface ComputeFeaturesSummary {
@@ -96,11 +99,12 @@ export async function computeFeatures(options: ComputeFeaturesOptions): Promise<
     imagesDir: options.imagesDir,
     encoder: encoder.identity,
     spatialDims: options.spatial ? encoder.spatialDims : undefined,
+    view: options.mirror ? 'mirrored' : undefined,
   });
   const todo = images.filter((image) => store.needs(image));
   const skipped: SkippedImage[] = [];
   const progress = createProgress({
-    label: 'features',
+    label: options.mirror ? 'features (mirrored)' : 'features',
     total: todo.length,
     unit: 'img',
     enabled: options.progress ?? true,
@@ -162,7 +166,10 @@ async function runPipeline(
       encoder
         .decode(join(options.imagesDir, image))
         .then(
-          (decoded) => ready.push({ image, decoded }),
+          (decoded) => {
+            if (options.mirror) mirrorPixels(decoded.data, decoded.width, decoded.height, 3);
+            ready.push({ image, decoded });
+          },
           (error) => {
             if (isCaptionerError(error)) {
               skipped.push({ image, code: error.code, reason: error.message });

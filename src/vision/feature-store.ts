@@ -75,10 +75,16 @@ const POOLED_FILE = 'pooled.f32';
 const SPATIAL_FILE = 'spatial.f16';
 const MANIFEST_FILE = 'manifest.json';
 
-/** The folder of an encoder's store: the registry name, or a model file's base name. */
-export function featureStoreDir(workDir: string, encoder = DEFAULT_ENCODER): string {
+/**
+ * Which view of the photos a store holds: the photos as they are (undefined), or each mirrored left to
+ * right ('mirrored': more training images for `train --augment mirror`, stored beside the first).
+ */
+export type FeatureView = 'mirrored';
+
+/** The folder of an encoder's store: the registry name, or a model file's base name (+ `.mirrored`). */
+export function featureStoreDir(workDir: string, encoder = DEFAULT_ENCODER, view?: FeatureView): string {
   const name = findEncoderSpec(encoder)?.name ?? basename(encoder, extname(encoder));
-  return join(resolve(workDir), 'features', name);
+  return join(resolve(workDir), 'features', view ? `${name}.${view}` : name);
 }
 
 const pad4 = (n: number) => (n + 3) & ~3;
@@ -216,10 +222,15 @@ async function currentEncoderSha(encoder: string | undefined): Promise<string | 
   }
 }
 
-async function openCompleteStore(workDir: string, encoder: string | undefined, spatial: boolean) {
-  const dir = featureStoreDir(workDir, encoder);
+async function openCompleteStore(
+  workDir: string,
+  encoder: string | undefined,
+  spatial: boolean,
+  view?: FeatureView,
+) {
+  const dir = featureStoreDir(workDir, encoder, view);
   const manifest = await readManifest(dir);
-  const run = `captioner features --data <images> --out ${workDir}${encoder ? ` --encoder ${encoder}` : ''}${spatial ? ' --spatial' : ''}`;
+  const run = `captioner features --data <images> --out ${workDir}${encoder ? ` --encoder ${encoder}` : ''}${spatial ? ' --spatial' : ''}${view ? ' --mirror' : ''}`;
   if (!manifest) throw new CaptionerError('FEATURES_MISSING', `no features in ${dir}: run ${run}`);
   if (!(spatial ? manifest.spatialComplete : manifest.complete))
     throw new CaptionerError(
@@ -236,8 +247,12 @@ async function openCompleteStore(workDir: string, encoder: string | undefined, s
 }
 
 /** Reads the pooled vectors that `captioner features` stored in workDir (default encoder when omitted). */
-export async function readPooledFeatures(workDir: string, encoder?: string): Promise<PooledFeatures> {
-  const { dir, manifest } = await openCompleteStore(workDir, encoder, false);
+export async function readPooledFeatures(
+  workDir: string,
+  encoder?: string,
+  view?: FeatureView,
+): Promise<PooledFeatures> {
+  const { dir, manifest } = await openCompleteStore(workDir, encoder, false, view);
   const path = join(dir, POOLED_FILE);
   const handle = await open(path, 'r');
   try {
@@ -267,8 +282,12 @@ export async function readPooledFeatures(workDir: string, encoder?: string): Pro
 }
 
 /** Opens the spatial maps stored with `captioner features --spatial` (read one image at a time). */
-export async function openSpatialFeatures(workDir: string, encoder?: string): Promise<SpatialFeatures> {
-  const { dir } = await openCompleteStore(workDir, encoder, true);
+export async function openSpatialFeatures(
+  workDir: string,
+  encoder?: string,
+  view?: FeatureView,
+): Promise<SpatialFeatures> {
+  const { dir } = await openCompleteStore(workDir, encoder, true, view);
   const path = join(dir, SPATIAL_FILE);
   const handle = await open(path, 'r');
   try {
@@ -303,6 +322,8 @@ export interface OpenStoreOptions {
   encoder: EncoderIdentity;
   /** [C, H, W] when spatial maps are to be stored. */
   spatialDims?: [number, number, number];
+  /** The photos mirrored: a store of its own beside the photos' (see FeatureView). */
+  view?: FeatureView;
 }
 
 /**
@@ -331,7 +352,10 @@ export class FeatureStoreWriter {
   ) {}
 
   static async open(workDir: string, options: OpenStoreOptions): Promise<FeatureStoreWriter> {
-    const store = new FeatureStoreWriter(featureStoreDir(workDir, options.encoder.name), options);
+    const store = new FeatureStoreWriter(
+      featureStoreDir(workDir, options.encoder.name, options.view),
+      options,
+    );
     await mkdir(store.dir, { recursive: true });
     store.unlock = await lockFolder(store.dir, '`captioner features`');
     try {

@@ -29,3 +29,23 @@ export function fillPlanar(
     batch[b + i] = lut[512 + pixels[j + 2]];
   }
 }
+
+/**
+ * Mirrors interleaved 8-bit pixels left to right in place (`channels` values per pixel). The photo is
+ * squashed before it is mirrored: the resampling filter is symmetric, so this is the mirror image's
+ * own input to within a rounding.
+ */
+export function mirrorPixels(pixels: Uint8Array, width: number, height: number, channels: number): void {
+  for (let y = 0; y < height; y++) {
+    const row = y * width * channels;
+    for (let l = 0, r = width - 1; l < r; l++, r--) {
+      const a = row + l * channels;
+      const b = row + r * channels;
+      for (let c = 0; c < channels; c++) {
+        const t = pixels[a + c];
+        pixels[a + c] = pixels[b + c];
+        pixels[b + c] = t;
+      }
+    }
+  }
+}

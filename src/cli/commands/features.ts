@@ -18,6 +18,7 @@ interface FeaturesFlags {
   out: string;
   encoder?: string;
   spatial?: boolean;
+  mirror?: boolean;
   batch: number;
   threads?: number;
   limit?: number;
@@ -40,6 +41,10 @@ export function registerFeatures(program: Command): void {
       '--spatial',
       'also store the spatial maps before the pooling, as float16 (about 1 GB for Flickr8k)',
     )
+    .option(
+      '--mirror',
+      'also store the features of each photo mirrored left to right (for `train --augment mirror`), in <encoder>.mirrored/',
+    )
     .option('--batch <n>', 'images per inference run', positiveInt('--batch'), 32)
     .option('--threads <n>', 'inference threads (default: all cores)', positiveInt('--threads'))
     .option('--limit <n>', 'only the first n images (sorted by name)', positiveInt('--limit'))
@@ -49,18 +54,30 @@ export function registerFeatures(program: Command): void {
         const { imagesDir, images } = await imagesToEncode(flags.data, resolve(flags.out));
         const encoder = await loadEncoder(flags.encoder, { threads: flags.threads });
         try {
-          const summary = await computeFeatures({
-            imagesDir,
-            images,
-            workDir: resolve(flags.out),
-            encoder,
-            spatial: flags.spatial,
-            batch: flags.batch,
-            limit: flags.limit,
-            progress: !flags.json,
-          });
+          // The photos, then (--mirror) each mirrored: the second pass resumes like the first.
+          const summaries = [];
+          for (const mirror of flags.mirror ? [false, true] : [false])
+            summaries.push(
+              await computeFeatures({
+                imagesDir,
+                images,
+                workDir: resolve(flags.out),
+                encoder,
+                spatial: flags.spatial,
+                batch: flags.batch,
+                limit: flags.limit,
+                progress: !flags.json,
+                mirror,
+              }),
+            );
           process.stdout.write(
-            flags.json ? JSON.stringify(jsonSummary(summary)) + '\n' : formatSummary(summary, imagesDir),
+            flags.json
+              ? JSON.stringify(
+                  flags.mirror
+                    ? { ...jsonSummary(summaries[0]), mirrored: jsonSummary(summaries[1]) }
+                    : jsonSummary(summaries[0]),
+                ) + '\n'
+              : summaries.map((s) => formatSummary(s, imagesDir)).join(''),
           );
         } finally {
           await encoder.dispose();
@@ -113,7 +130,7 @@ function jsonSummary(s: ComputeFeaturesSummary) {
 export function formatSummary(s: ComputeFeaturesSummary, imagesDir: string): string {
   const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
   const lines = [
-    `features (${s.manifest.encoder.name}, ${s.manifest.encoder.pooledDim}-d) of ${s.images} images in ${imagesDir}`,
+    `features (${s.manifest.encoder.name}, ${s.manifest.encoder.pooledDim}-d) of ${s.images} images${s.storeDir.endsWith('.mirrored') ? ', mirrored,' : ''} in ${imagesDir}`,
     `  computed ${s.computed}, already stored ${s.reused}, skipped ${s.skipped.length}`,
     `  ${s.seconds.toFixed(s.seconds < 10 ? 2 : 1)} s, ${s.imagesPerSecond.toFixed(1)} images/s`,
     `  store: ${s.storeDir} (pooled ${mb(s.bytes.pooled)}${s.bytes.spatial ? `, spatial ${mb(s.bytes.spatial)}` : ''})`,

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { METRICS, type Metric } from '../../eval/score.js';
 import { architectureNames, getArchitecture } from '../../model/architectures.js';
 import { captionDevMetric } from '../../pipeline/dev-metric.js';
-import { loadTrainingData, type WorkData } from '../../train/training-data.js';
+import { loadTrainingData, type Augmentation, type WorkData } from '../../train/training-data.js';
 import { selfCritical, type Baseline, type Candidates } from '../../train/self-critical.js';
 import { incompatibility, loadModel, type LoadedModel } from '../../model/model-folder.js';
 import { defaultMaxLength } from '../../decode/caption-rules.js';
@@ -43,6 +43,7 @@ interface TrainFlags {
   attentionPenalty?: number;
   labelSmoothing?: number;
   keepEpochs?: boolean;
+  augment?: Augmentation;
   maxSteps?: number;
   selectBy: 'loss' | Metric;
   progress: boolean;
@@ -120,6 +121,12 @@ export function registerTrain(program: Command): void {
     .option('--max-steps <n>', 'at most this many steps per epoch (quick trials)', positiveInt('--max-steps'))
     .addOption(
       new Option(
+        '--augment <kind>',
+        "mirror: each epoch, train each caption on its photo or (half the time) the photo's mirror image, left and right swapped (`features --mirror` first)",
+      ).choices(['mirror']),
+    )
+    .addOption(
+      new Option(
         '--select-by <what>',
         'keep the epoch with the best dev loss, or the best dev caption score (greedy)',
       )
@@ -164,11 +171,16 @@ export function registerTrain(program: Command): void {
               'USAGE',
               `--${kebab(k)} is for self-critical training: add --scst --from <model>`,
             );
+        if (flags.scst && flags.augment)
+          throw new CaptionerError('USAGE', '--augment is for cross-entropy training, not --scst');
         const start = flags.scst ? await fineTuningStart(flags, command) : undefined;
         const archName = start?.config.model.arch ?? flags.arch;
         const arch = getArchitecture(archName);
         const spatial = inputShape(arch, arch.defaults(1, 1)).length > 1; // reads the spatial map
-        const data = await loadTrainingData(resolve(flags.work), flags.encoder, { spatial });
+        const data = await loadTrainingData(resolve(flags.work), flags.encoder, {
+          spatial,
+          augment: flags.augment,
+        });
         if (start) checkSameData(start, data);
         const devMetric =
           flags.selectBy === 'loss'
@@ -232,6 +244,7 @@ export function registerTrain(program: Command): void {
           weightsDtype: flags.float16 ? 'F16' : 'F32',
           maxStepsPerEpoch: flags.maxSteps,
           keepEpochs: flags.keepEpochs,
+          augment: flags.augment,
           devMetric,
           progress: flags.progress,
         });
