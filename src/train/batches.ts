@@ -45,6 +45,9 @@ export function planEpoch(
   return rng.shuffle(batches);
 }
 
+/** Data augmentation: 'mirror' trains each caption on its photo or the photo's mirror image. */
+export type Augmentation = 'mirror';
+
 /**
  * Data augmentation: each caption as it is or, with probability ½, its counterpart in `alternative`
  * (the same caption for its photo's mirror image): drawn anew every epoch, from (seed, epoch) only.

@@ -20,6 +20,7 @@ import {
   planEpoch,
   planEval,
   rowSeeds,
+  type Augmentation,
   type CaptionItem,
   type FeatureTable,
 } from './batches.js';
@@ -66,7 +67,7 @@ export interface TrainOptions {
    * 'mirror': every epoch, each caption is trained on its photo or, drawn with probability ½, on the
    * photo's mirror image (`TrainData.trainMirrored`); cross-entropy training only.
    */
-  augment?: 'mirror';
+  augment?: Augmentation;
   /** Weights to start from instead of a fresh initialisation (fine-tuning, e.g. self-critical). */
   initialParams?: Float32Array;
   /** What a step optimises; default: teacher forcing on the reference captions (cross-entropy). */

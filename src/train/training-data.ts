@@ -8,7 +8,7 @@ import {
   type FeatureView,
   type PooledFeatures,
 } from '../vision/feature-store.js';
-import type { CaptionItem } from './batches.js';
+import type { Augmentation, CaptionItem } from './batches.js';
 import type { TrainData } from './trainer.js';
 
 /** The trainer's inputs, plus the dev images themselves for caption metrics. */
@@ -17,9 +17,6 @@ export interface WorkData extends TrainData {
   /** What the model reads of an image by name (pooled vector or spatial map), for dev captioning. */
   features: Pick<PooledFeatures, 'get'>;
 }
-
-/** Data augmentation: 'mirror' trains on each photo or its mirror image, drawn anew every epoch. */
-export type Augmentation = 'mirror';
 
 /**
  * What `prepare` and `features` wrote in a work folder, as the trainer's inputs: each image's pooled

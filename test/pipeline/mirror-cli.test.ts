@@ -29,16 +29,9 @@ test('features --mirror stores each photo mirrored, and train --augment mirror t
   assert.equal((await runCli(['prepare', '--data', data, '--out', work, '--min-count', '1'])).code, 0);
   assert.equal((await runCli(['features', '--data', data, '--out', work])).code, 0);
   const small = ['--units', '16', '--embed-dim', '8', '--epochs', '2', '--no-progress'];
-  const missing = await runCli([
-    'train',
-    '--work',
-    work,
-    '--out',
-    join(work, 'm'),
-    '--augment',
-    'mirror',
-    ...small,
-  ]);
+  const trainMirrored = () =>
+    runCli(['train', '--work', work, '--out', join(work, 'm'), '--augment', 'mirror', ...small]);
+  const missing = await trainMirrored();
   assert.equal(missing.code, 1);
   assert.match(
     missing.stderr,
@@ -59,16 +52,7 @@ test('features --mirror stores each photo mirrored, and train --augment mirror t
   assert.ok(diff(mirrored, ofCopy) < 1e-4, `mirrored view vs the mirrored file: ${diff(mirrored, ofCopy)}`);
   assert.ok(diff(mirrored, original) > 1e-2, 'the mirrored view is not the photo itself');
 
-  const run = await runCli([
-    'train',
-    '--work',
-    work,
-    '--out',
-    join(work, 'm'),
-    '--augment',
-    'mirror',
-    ...small,
-  ]);
+  const run = await trainMirrored();
   assert.equal(run.code, 0, run.stderr);
   const config = JSON.parse(await readFile(join(work, 'm', 'config.json'), 'utf8'));
   assert.equal(config.training.augment, 'mirror');
