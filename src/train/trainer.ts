@@ -65,7 +65,8 @@ export interface TrainOptions {
   maxStepsPerEpoch?: number;
   /**
    * 'mirror': every epoch, each caption is trained on its photo or, drawn with probability ½, on the
-   * photo's mirror image (`TrainData.trainMirrored`); cross-entropy training only.
+   * photo's mirror image (`TrainData.trainMirrored`). Kept in the checkpoint, so that a resume draws
+   * the same; an objective of its own (self-critical) takes the mirrored captions as it needs them.
    */
   augment?: Augmentation;
   /** Weights to start from instead of a fresh initialisation (fine-tuning, e.g. self-critical). */

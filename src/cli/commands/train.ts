@@ -123,7 +123,7 @@ export function registerTrain(program: Command): void {
     .addOption(
       new Option(
         '--augment <kind>',
-        "mirror: each epoch, train each caption on its photo or (half the time) the photo's mirror image, left and right swapped (`features --mirror` first)",
+        "mirror: each epoch, train each caption on its photo or (half the time) the photo's mirror image, left and right swapped (`features --mirror` first); with --scst the mirror images join the training images",
       ).choices(['mirror']),
     )
     .addOption(
@@ -172,8 +172,6 @@ export function registerTrain(program: Command): void {
               'USAGE',
               `--${kebab(k)} is for self-critical training: add --scst --from <model>`,
             );
-        if (flags.scst && flags.augment)
-          throw new CaptionerError('USAGE', '--augment is for cross-entropy training, not --scst');
         const start = flags.scst ? await fineTuningStart(flags, command) : undefined;
         const archName = start?.config.model.arch ?? flags.arch;
         const arch = getArchitecture(archName);
@@ -221,17 +219,24 @@ export function registerTrain(program: Command): void {
           ...(start && {
             initialParams: start.params,
             notes: { fineTunedFrom: flags.from, startEpoch: start.config.training?.epoch },
-            objective: selfCritical(data.train, data.trainFeatures, data.vocabulary, {
-              samples: flags.samples,
-              baseline: flags.baseline,
-              candidates: flags.candidates,
-              bleuWeight: flags.bleuWeight,
-              batchSize: flags.batch,
-              maxLength: defaultMaxLength(data.maxCaptionLength),
-              seed: flags.seed,
-              clipNorm: flags.clip,
-              maxStepsPerEpoch: flags.maxSteps,
-            }),
+            // With --augment mirror, the mirror images are training images of their own: each with its
+            // photo's references, left and right swapped.
+            objective: selfCritical(
+              [...data.train, ...(data.trainMirrored ?? [])],
+              data.trainFeatures,
+              data.vocabulary,
+              {
+                samples: flags.samples,
+                baseline: flags.baseline,
+                candidates: flags.candidates,
+                bleuWeight: flags.bleuWeight,
+                batchSize: flags.batch,
+                maxLength: defaultMaxLength(data.maxCaptionLength),
+                seed: flags.seed,
+                clipNorm: flags.clip,
+                maxStepsPerEpoch: flags.maxSteps,
+              },
+            ),
           }),
           epochs: flags.epochs,
           batchSize: flags.batch,
