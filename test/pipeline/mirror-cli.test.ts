@@ -54,6 +54,7 @@ test('features --mirror stores each photo mirrored, and train --augment mirror t
 
   const run = await trainMirrored();
   assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /training merge on \d+ captions .*, and their photos mirrored/);
   const config = JSON.parse(await readFile(join(work, 'm', 'config.json'), 'utf8'));
   assert.equal(config.training.augment, 'mirror');
   const resumed = await runCli(['train', '--work', work, '--out', join(work, 'm'), '--resume', ...small]);

@@ -210,7 +210,7 @@ export function registerTrain(program: Command): void {
           (start
             ? `self-critical fine-tuning of ${start.dir}, ${flags.samples} ${flags.candidates === 'beam' ? 'beams' : 'samples'} per image, ${flags.baseline} baseline: `
             : '') +
-            `training ${archName} on ${data.train.length} captions (${data.vocabulary.size} ids, ${data.featureDim}-d ${data.encoder?.name ?? ''} features${data.regions ? ` over ${data.regions} regions` : ''}), ${flags.threads} thread(s)\n`,
+            `training ${archName} on ${data.train.length} captions (${data.vocabulary.size} ids, ${data.featureDim}-d ${data.encoder?.name ?? ''} features${data.regions ? ` over ${data.regions} regions` : ''})${flags.augment ? ', and their photos mirrored' : ''}, ${flags.threads} thread(s)\n`,
         );
         const result = await trainModel(data, {
           outDir: out,
