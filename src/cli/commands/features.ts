@@ -77,7 +77,7 @@ export function registerFeatures(program: Command): void {
                     ? { ...jsonSummary(summaries[0]), mirrored: jsonSummary(summaries[1]) }
                     : jsonSummary(summaries[0]),
                 ) + '\n'
-              : summaries.map((s) => formatSummary(s, imagesDir)).join(''),
+              : summaries.map((s, k) => formatSummary(s, imagesDir, k === 1)).join(''),
           );
         } finally {
           await encoder.dispose();
@@ -127,10 +127,10 @@ function jsonSummary(s: ComputeFeaturesSummary) {
   return { ...rest, encoder: manifest.encoder, complete: manifest.complete };
 }
 
-export function formatSummary(s: ComputeFeaturesSummary, imagesDir: string): string {
+export function formatSummary(s: ComputeFeaturesSummary, imagesDir: string, mirrored = false): string {
   const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
   const lines = [
-    `features (${s.manifest.encoder.name}, ${s.manifest.encoder.pooledDim}-d) of ${s.images} images${s.storeDir.endsWith('.mirrored') ? ', mirrored,' : ''} in ${imagesDir}`,
+    `features (${s.manifest.encoder.name}, ${s.manifest.encoder.pooledDim}-d) of ${s.images} images${mirrored ? ', mirrored,' : ''} in ${imagesDir}`,
     `  computed ${s.computed}, already stored ${s.reused}, skipped ${s.skipped.length}`,
     `  ${s.seconds.toFixed(s.seconds < 10 ? 2 : 1)} s, ${s.imagesPerSecond.toFixed(1)} images/s`,
     `  store: ${s.storeDir} (pooled ${mb(s.bytes.pooled)}${s.bytes.spatial ? `, spatial ${mb(s.bytes.spatial)}` : ''})`,
