@@ -1,5 +1,6 @@
 import { Vocabulary } from '../data/vocabulary.js';
 import { beamSearch } from '../decode/beam-search.js';
+import { ConsensusIndex } from '../decode/consensus.js';
 import { BUNDLE_FORMAT, BUNDLE_VERSION, type BundleConfig } from '../export/bundle-format.js';
 import type { StepModels } from '../model/decode-graphs.js';
 import { OnnxStepDecoder } from '../model/onnx-step-decoder.js';
@@ -23,6 +24,7 @@ export class BundleCaptioner {
     readonly config: BundleConfig,
     private readonly encoder: Session,
     private readonly decoder: OnnxStepDecoder,
+    private readonly consensus?: ConsensusIndex,
   ) {
     const p = config.preprocessing;
     this.lut = normalizationTable(p.mean, p.std);
@@ -41,10 +43,12 @@ export class BundleCaptioner {
     const t0 = performance.now();
     // The int8 weights' dequantization folded into float weights here: onnxruntime-web would redo it
     // at every run (the int8 weights of integer products stay int8: DynamicQuantizeMatMul reads them).
-    const [encoderBytes, startBytes, stepBytes] = await Promise.all([
+    const consensusFile = config.decoding.consensus?.file;
+    const [encoderBytes, startBytes, stepBytes, consensus] = await Promise.all([
       read(config.encoder.file).then(foldDequantization),
       d.start ? read(d.start.file).then(foldDequantization) : undefined,
       read(d.step.file).then(foldDequantization),
+      consensusFile ? read(consensusFile).then((b) => ConsensusIndex.parse(b, consensusFile)) : undefined,
     ]);
     const startInput = d.start?.inputs[0].dims.slice(1).map(Number) ?? [config.model.featureDim];
     // Built untyped: StepModels may gain fields (startShape for attention models) that older ones lack.
@@ -70,7 +74,7 @@ export class BundleCaptioner {
     const t2 = performance.now();
     const decoder = await OnnxStepDecoder.create(models);
     const t3 = performance.now();
-    const captioner = new BundleCaptioner(config, encoder, decoder);
+    const captioner = new BundleCaptioner(config, encoder, decoder, consensus);
     captioner.timings = { foldMs: round(t1 - t0), encoderMs: round(t2 - t1), decoderMs: round(t3 - t2) };
     return captioner;
   }
@@ -102,11 +106,15 @@ export class BundleCaptioner {
     const t0 = performance.now();
     const batch = new Float32Array(3 * h * w);
     fillPlanar(pixels, channels, h * w, this.lut, batch, 0);
-    const image = await this.encode(batch);
+    const { features, pooled } = await this.encodeBoth(batch);
     const t1 = performance.now();
-    const captions = await this.generate(image, options);
+    const captions = await this.generate(features, options, pooled);
     const t2 = performance.now();
-    const alternatives = captions.map((c) => ({ text: c.text, score: round(c.score, 4) }));
+    const alternatives = captions.map((c) => ({
+      text: c.text,
+      score: round(c.score, 4),
+      ...('consensus' in c ? { consensus: round(c.consensus as number, 4) } : {}),
+    }));
     return {
       caption: alternatives[0]?.text ?? '',
       alternatives,
@@ -121,28 +129,45 @@ export class BundleCaptioner {
 
   /** The encoder's output the decoder reads, for one preprocessed photo ([3, h, w] floats). */
   async encode(batch: Float32Array): Promise<Float32Array> {
-    const [h, w] = this.inputSize;
-    const input = this.config.encoder.inputs[0].name;
-    const output =
-      this.config.encoder.outputs.find((o) => o.name === this.config.decoder.reads) ??
-      this.config.encoder.outputs[0];
-    const out = await this.encoder.run({ [input]: { data: batch, dims: [1, 3, h, w] } }, [output.name]);
-    return floats(out, output.name);
+    return (await this.encodeBoth(batch)).features;
   }
 
-  /** Beam search over the bundle's decoder with the captioner's rules and the bundle's defaults. */
-  generate(image: Float32Array, options: CaptionOptions = {}) {
+  /**
+   * What the decoder reads of one preprocessed photo, and its pooled vector (the consensus index is
+   * searched with it; the same tensor for a model that reads the pooled vector).
+   */
+  private async encodeBoth(batch: Float32Array): Promise<{ features: Float32Array; pooled: Float32Array }> {
+    const [h, w] = this.inputSize;
+    const input = this.config.encoder.inputs[0].name;
+    const { outputs } = this.config.encoder;
+    const read = outputs.find((o) => o.name === this.config.decoder.reads) ?? outputs[0];
+    // The pooled output is listed first (see export/bundle.ts).
+    const pooled = outputs[0];
+    const names = this.consensus && pooled.name !== read.name ? [read.name, pooled.name] : [read.name];
+    const out = await this.encoder.run({ [input]: { data: batch, dims: [1, 3, h, w] } }, names);
+    const features = floats(out, read.name);
+    return { features, pooled: names.length > 1 ? floats(out, pooled.name) : features };
+  }
+
+  /**
+   * Beam search over the bundle's decoder with the captioner's rules and the bundle's defaults; with
+   * the photo's pooled vector and a consensus index, the beam's captions reranked as the server does.
+   */
+  async generate(image: Float32Array, options: CaptionOptions = {}, pooled?: Float32Array) {
     const d = this.config.decoding;
     const beam = options.beam ?? d.beam;
-    return beamSearch(this.decoder, [image], this.vocabulary, {
+    const wanted = Math.min(beam, (options.alternatives ?? beam - 1) + 1);
+    const consensus = pooled && options.consensus !== false ? this.consensus : undefined;
+    const [captions] = await beamSearch(this.decoder, [image], this.vocabulary, {
       beam,
-      results: Math.min(beam, (options.alternatives ?? beam - 1) + 1),
+      results: consensus ? beam : wanted,
       maxLength: options.maxLength ?? d.maxLength,
       lengthPenalty: d.lengthPenalty,
       blockTrigrams: options.blockTrigrams ?? d.blockTrigrams,
       badEndings: options.badEndings ?? d.badEndings,
       exhaustive: options.exhaustive,
-    }).then(([captions]) => captions);
+    });
+    return consensus ? consensus.rerank(pooled!, captions).slice(0, wanted) : captions;
   }
 
   async dispose(): Promise<void> {

@@ -40,9 +40,12 @@ export async function fetchModelFiles(
   const cache = await openCache(options.cacheName ?? 'captioner-model');
   const configUrl = new URL(BUNDLE_FILES.config, baseUrl).href;
   const config = await fetchConfig(get, configUrl, cache);
-  const wanted = [config.encoder.file, config.decoder.start?.file, config.decoder.step.file].filter(
-    (f): f is string => f !== undefined,
-  );
+  const wanted = [
+    config.encoder.file,
+    config.decoder.start?.file,
+    config.decoder.step.file,
+    config.decoding.consensus?.file,
+  ].filter((f): f is string => f !== undefined);
   const entries = wanted.map((name) => {
     const entry = config.files.find((f) => f.name === name);
     if (!entry) throw new CaptionerError('MODEL_INVALID', `config.json lists no file ${name}`);
@@ -96,9 +99,11 @@ export async function fetchModelFiles(
     ),
   ]);
   if (cache) {
-    // Drop what an older model left.
+    // Drop what an older model left, in the background: the model is ready without waiting for it.
     const keep = new Set([configUrl, ...entries.map(keyOf)]);
-    for (const request of await cache.keys()) if (!keep.has(request.url)) await cache.delete(request.url);
+    void (async () => {
+      for (const request of await cache.keys()) if (!keep.has(request.url)) await cache.delete(request.url);
+    })().catch(() => undefined);
   }
   return { config, files, fromCache };
 }
@@ -125,7 +130,8 @@ async function fetchConfig(
   }
   if (response?.ok) {
     const text = await response.text();
-    await cache
+    // Kept for an offline visit; not waited for (a write to Cache Storage can take a while).
+    void cache
       ?.put(url, new Response(text, { headers: { 'content-type': 'application/json' } }))
       .catch(() => undefined);
     return parseConfig(text, url);

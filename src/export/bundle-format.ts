@@ -14,6 +14,8 @@ export const BUNDLE_FILES = {
   encoder: 'encoder.onnx',
   start: 'decoder-start.onnx',
   step: 'decoder-step.onnx',
+  /** The consensus index (see src/decode/consensus.ts), when the model has one. */
+  consensus: 'consensus.bin',
 } as const;
 
 /** One input or output of a graph: its name, element type and dimensions ('rows'/'N': any count). */
@@ -121,6 +123,12 @@ export interface BundleConfig {
     /** No end right after one of `danglingWords`; the last word allowed (at maxLength) is not one either. */
     badEndings: boolean;
     danglingWords: string[];
+    /**
+     * Consensus reranking, when the model has an index: the beam's captions reordered by logProb score +
+     * weight · their mean CIDEr-D against the captions of the photo's k most similar training photos
+     * (cosine of the pooled features), the index in `file`.
+     */
+    consensus?: { file: string; k: number; weight: number; photos: number };
   };
   files: BundleFile[];
 }

@@ -60,7 +60,7 @@ Model: ${c.model.architecture}${c.model.members > 1 ? `, an ensemble of ${c.mode
 | --- | --- | --- |
 | \`${c.encoder.file}\` | ${size(c.encoder.file)} | photo → feature vector |
 ${c.decoder.start ? `| \`${c.decoder.start.file}\` | ${size(c.decoder.start.file)} | feature vector → the decoder's first state |\n` : ''}| \`${c.decoder.step.file}\` | ${size(c.decoder.step.file)} | one word and the state → next-word log-probabilities and the next state |
-| \`config.json\` | | preprocessing, vocabulary, decoding defaults, the graphs' inputs and outputs, file sha256s |
+${c.decoding.consensus ? `| \`${c.decoding.consensus.file}\` | ${size(c.decoding.consensus.file)} | the training photos' pooled vectors and captions, for consensus reranking |\n` : ''}| \`config.json\` | | preprocessing, vocabulary, decoding defaults, the graphs' inputs and outputs, file sha256s |
 
 ${c.decoder.weights === 'int8' ? 'The weights are stored as int8 (the decoder: with one float scale per column of a kernel, per row of the embedding) and dequantized inside the graphs (Cast, Mul). A runtime may redo that at every run (onnxruntime-web does), so `captioner/browser` folds them into float weights before it opens the graphs.\n' : ''}${c.decoder.integerProducts ? `The decoder multiplies with ${Array.isArray(c.decoder.integerProducts) ? `its int8 matrices ${c.decoder.integerProducts.join(', ')}` : 'its int8 matrices'} in integers, as the captioner's server does: the input quantized at each run (\`DynamicQuantizeLinear\`), its integer product written as a float \`MatMul\` of integer values (exact), then scaled. A product deeper than 518 rows, whose sums could pass 2^24, is onnxruntime's own operator \`DynamicQuantizeMatMul\` (domain \`com.microsoft\`) instead; other runtimes need that operator.\n` : ''}
 ## Preprocessing
@@ -87,7 +87,19 @@ with two rules (\`config.json\` → \`decoding\`): no word that would repeat a w
 caption, and no end right after a "dangling" word (\`danglingWords\`: "a", "the", "with", …; the last
 word allowed, at the length limit, may not be one either). Words are joined with spaces, a lone "s"
 joined to the word before it ("dog s" → "dog's").
-
+${
+  c.decoding.consensus
+    ? `
+Consensus reranking (\`decoding.consensus\`): the captioner then reorders the beam's finished captions by
+\`score + ${c.decoding.consensus.weight} · consensus\`, where consensus is the caption's mean CIDEr-D (coco-caption's, on its 0..10
+scale, document frequencies over all the indexed captions) against the captions of each of the photo's
+${c.decoding.consensus.k} most similar training photos (cosine of the pooled features). \`${c.decoding.consensus.file}\`: the 8 bytes
+\`CAPCONS1\`, a little-endian uint32 n, n bytes of JSON (\`count\`, \`dim\`, \`k\`, \`weight\`, \`encoder\`,
+\`references\`: each photo's captions), zero bytes up to a multiple of 4, \`count\` float32 scales, then
+\`count\` × \`dim\` int8 values: photo r's unit-length vector is its row times scales[r].
+`
+    : ''
+}
 ## Python (onnxruntime, numpy, Pillow): greedy decoding, for brevity
 
 \`\`\`python

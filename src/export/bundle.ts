@@ -13,6 +13,7 @@ import {
 } from '../model/decode-graphs.js';
 import { anyIntegerProducts } from '../graph/passes.js';
 import type { StateSpec } from '../model/architecture.js';
+import { readConsensusIndex } from '../model/consensus-file.js';
 import { loadModel, type LoadedModel } from '../model/model-folder.js';
 import { defaultModelDir } from '../pipeline/load-captioner.js';
 import { readModelCard } from '../pipeline/model-card.js';
@@ -33,6 +34,7 @@ import {
 } from './bundle-format.js';
 import { bundleEncoderGraph } from './encoder-graph.js';
 import { emulateU8S8Saturation } from './u8s8-emulation.js';
+import { hostSaturatesU8S8 } from './u8s8-host.js';
 import { CALIBRATED_PAIRS } from './u8s8-pairs.js';
 
 export interface BuildBundleOptions {
@@ -47,10 +49,11 @@ export interface BuildBundleOptions {
   /** Download a registry encoder that is not found locally (default unless CAPTIONER_OFFLINE=1). */
   download?: boolean;
   /**
-   * The int8 encoder's arithmetic (see u8s8-emulation.ts): 'calibrated' (default) reproduces what
-   * onnxruntime's AVX2 kernels compute, the features the model was trained on, for the pairs that
-   * saturate on real photos; 'all' for every pair that can (exact, slower); 'none' leaves the graph as
-   * it is (exact int8 arithmetic, as WebAssembly and VNNI CPUs compute it).
+   * The int8 encoder's arithmetic (see u8s8-emulation.ts): 'calibrated' reproduces what onnxruntime's
+   * AVX2 kernels compute (the features the bundled models were trained on) for the pairs that saturate
+   * on real photos; 'all' for every pair that can (exact, slower); 'none' leaves the graph as it is
+   * (exact int8 arithmetic, as WebAssembly, VNNI and ARM CPUs compute it). Default: what this machine's
+   * onnxruntime computes ('calibrated' on x86 without VNNI, else 'none'; see u8s8-host.ts).
    */
   u8s8?: 'calibrated' | 'all' | 'none';
 }
@@ -110,7 +113,8 @@ export async function buildBundle(options: BuildBundleOptions = {}): Promise<Bun
   const plain = bundleEncoderGraph(exposeFeatureOutputs(encoderBytes, 'the encoder'), {
     spatial: options.spatial || reads === 'spatial',
   });
-  const mode = options.u8s8 ?? 'calibrated';
+  // By default the arithmetic of this machine's onnxruntime: the captions of the server beside it.
+  const mode = options.u8s8 ?? (hostSaturatesU8S8() ? 'calibrated' : 'none');
   const calibrated = CALIBRATED_PAIRS[sha256];
   const emulated =
     mode === 'none'
@@ -199,11 +203,13 @@ export async function buildBundle(options: BuildBundleOptions = {}): Promise<Bun
     ],
   };
 
-  const card = await readModelCard(model);
+  const consensus = await readConsensusIndex(dir, identity?.sha256);
+  const card = await readModelCard(model, { consensus });
   const { description: _description, ...cardFields } = card;
   const files = new Map<string, Uint8Array>([[BUNDLE_FILES.encoder, encoder.bytes]]);
   if (graphs.start) files.set(BUNDLE_FILES.start, graphs.start);
   files.set(BUNDLE_FILES.step, graphs.step);
+  if (consensus) files.set(BUNDLE_FILES.consensus, consensus.serialize());
   const config: BundleConfig = {
     format: BUNDLE_FORMAT,
     version: BUNDLE_VERSION,
@@ -252,6 +258,9 @@ export async function buildBundle(options: BuildBundleOptions = {}): Promise<Bun
       blockTrigrams: true,
       badEndings: true,
       danglingWords: [...DANGLING_WORDS],
+      ...(consensus
+        ? { consensus: { file: BUNDLE_FILES.consensus, ...consensus.settings, photos: consensus.count } }
+        : {}),
     },
     files: [...files].map(([name, bytes]) => ({ name, bytes: bytes.length, sha256: sha256Of(bytes) })),
   };

@@ -20,6 +20,11 @@ export interface CaptionOptions {
    * attention models (`card.attention`) can: others refuse with a NO_ATTENTION CaptionerError.
    */
   attention?: boolean;
+  /**
+   * Rerank the beam's captions by consensus with the nearest training photos' captions, where the model
+   * has a consensus index (`card.consensus`). Default true; false ranks by the model's score alone.
+   */
+  consensus?: boolean;
 }
 
 /** Where the model looked as it wrote one word of the caption. */
@@ -37,6 +42,11 @@ export interface CaptionAlternative {
   text: string;
   /** Length-normalised log-probability: higher is better, 0 is certain. */
   score: number;
+  /**
+   * With consensus reranking: the caption's mean CIDEr-D (0..10) against the captions of the most similar
+   * training photos; captions are ranked by score + weight · consensus.
+   */
+  consensus?: number;
 }
 
 /** Where the time of one caption went, in milliseconds. */
@@ -77,6 +87,11 @@ export interface ModelCard {
   description?: string;
   /** True for attention models: captions can say where the model looked for each word. */
   attention?: boolean;
+  /**
+   * Present when the model reranks its beam by consensus with the captions of the k most similar of
+   * `photos` training photos (score + weight · CIDEr-D against them).
+   */
+  consensus?: { k: number; weight: number; photos: number };
 }
 
 export interface Captioner {

@@ -15,7 +15,8 @@ import { openDecoder } from '../model/open-decoder.js';
 import { CaptionerError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
 import { openSpatialFeatures, readPooledFeatures } from '../vision/feature-store.js';
-import { loadCaptioner, readsSpatial } from './load-captioner.js';
+import type { ConsensusIndex, ConsensusSettings } from '../decode/consensus.js';
+import { loadCaptioner, loadConsensus, readsSpatial, type LoadCaptionerOptions } from './load-captioner.js';
 
 export interface EvaluateOptions {
   model: string;
@@ -28,6 +29,8 @@ export interface EvaluateOptions {
   /** Products with int8 weights in integers (default: the model's `decoding.integerProducts`). */
   integerProducts?: IntegerProducts;
   decode?: DecodeOptions;
+  /** Consensus reranking with the model folder's index, if it has one (default on; settings override). */
+  consensus?: LoadCaptionerOptions['consensus'];
   progress?: boolean;
 }
 
@@ -53,6 +56,8 @@ export interface EvaluationDecoding {
   badEndings: boolean;
   /** Which products with int8 weights ran in integers (all, none, or those of the listed weights). */
   integerProducts: IntegerProducts;
+  /** The consensus reranking used (k, weight), or false: none. */
+  consensus: ConsensusSettings | false;
 }
 
 /** Captions every image of a split and scores the captions against its references. */
@@ -73,6 +78,7 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
   const captions: Evaluation['captions'] = [];
   let lengthPenalty = options.decode?.lengthPenalty;
   const failed: Evaluation['failed'] = [];
+  let consensus: ConsensusSettings | false;
   // The rules and limits as the captioner applies them, on both paths.
   const rules = resolveDecodeOptions(options.decode);
   let maxLength = options.decode?.maxLength;
@@ -87,6 +93,12 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
           'ENCODER_MISMATCH',
           `the features in ${options.workDir} come from another encoder than the model's (${model.config.encoder.name})`,
         );
+      const consensusIndex = await loadConsensus(
+        options.model,
+        model.config.encoder?.sha256,
+        options.consensus,
+      );
+      consensus = consensusIndex?.settings ?? false;
       const decoder = await openDecoder(model, { integerProducts });
       // An attention model reads the spatial maps (`captioner features --spatial`), the others the vectors.
       const spatial = readsSpatial(model)
@@ -114,6 +126,7 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
           model.vocabulary,
           { ...options.decode, maxLength, lengthPenalty, results: 1 },
           (n) => progress.tick(n),
+          consensusIndex && { index: consensusIndex, pooled: found.map((i) => store.get(i)!) },
         );
         found.forEach((image, i) => captions.push({ image, caption: texts[i] }));
       } finally {
@@ -127,8 +140,12 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
         encoder: options.encoder,
         lengthPenalty: options.decode?.lengthPenalty,
         integerProducts,
+        consensus: options.consensus,
       });
       lengthPenalty ??= captioner.card.lengthPenalty;
+      consensus = captioner.card.consensus
+        ? { k: captioner.card.consensus.k, weight: captioner.card.consensus.weight }
+        : false;
       maxLength ??= defaultMaxLength(configured.maxCaptionLength);
       try {
         for (let i = 0; i < images.length; i += 32) {
@@ -172,6 +189,7 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
       blockTrigrams: rules.blockTrigrams,
       badEndings: rules.badEndings,
       integerProducts,
+      consensus,
     },
     seconds: (performance.now() - start) / 1000,
   };
@@ -198,19 +216,27 @@ async function readConfiguredDecoding(
   }
 }
 
-/** Best caption of each vector, decoded in batches (training's dev metric uses this too). */
+/**
+ * Best caption of each vector, decoded in batches (training's dev metric uses this too); with
+ * `consensus`, the beam's captions reranked by the index, each image searched by its pooled vector.
+ */
 export async function captionVectors(
   decoder: StepDecoder,
   vectors: Float32Array[],
   vocabulary: Pick<Vocabulary, 'decode' | 'tokens'>,
   options: DecodeOptions,
   onProgress?: (done: number) => void,
+  consensus?: { index: ConsensusIndex; pooled: Float32Array[] },
 ): Promise<string[]> {
   const texts: string[] = [];
   for (let i = 0; i < vectors.length; i += 100) {
     const chunk = vectors.slice(i, i + 100);
-    for (const best of await beamSearch(decoder, chunk, vocabulary, { ...options, results: 1 }))
-      texts.push(best[0]?.text ?? '');
+    const results = consensus ? undefined : 1;
+    const found = await beamSearch(decoder, chunk, vocabulary, { ...options, results });
+    found.forEach((list, j) => {
+      const ranked = consensus ? consensus.index.rerank(consensus.pooled[i + j], list) : list;
+      texts.push(ranked[0]?.text ?? '');
+    });
     onProgress?.(chunk.length);
   }
   return texts;

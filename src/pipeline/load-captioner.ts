@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beamSearch } from '../decode/beam-search.js';
+import type { ConsensusIndex, ConsensusSettings } from '../decode/consensus.js';
+import { readConsensusIndex } from '../model/consensus-file.js';
 import type { IntegerProducts } from '../graph/passes.js';
 import { inputShape } from '../model/architecture.js';
 import { defaultMaxLength } from '../decode/caption-rules.js';
@@ -37,6 +39,12 @@ export interface LoadCaptionerOptions {
    * only the products with those weights ("output.kernel": the output layer).
    */
   integerProducts?: IntegerProducts;
+  /**
+   * Consensus reranking with the model folder's index (`consensus.bin`, written by `captioner
+   * consensus`): on by default where the folder has one; false turns it off, settings override the
+   * index's own (k, weight).
+   */
+  consensus?: boolean | Partial<ConsensusSettings>;
 }
 
 /** The bundled model, found beside src/ or dist/ (both are one level below the package root). */
@@ -73,12 +81,40 @@ export async function loadCaptioner(options: LoadCaptionerOptions = {}): Promise
     await encoder.dispose();
     throw error;
   }
+  let consensus: ConsensusIndex | undefined;
+  try {
+    consensus = await loadConsensus(dir, expected?.sha256, options.consensus);
+  } catch (error) {
+    decoder.dispose();
+    await encoder.dispose();
+    throw error;
+  }
   const grid = attentionGrid(decoder, encoder);
-  const card = await readModelCard(model, { attention: grid !== undefined });
-  return new PipelineCaptioner(model, decoder, encoder, card, grid, {
-    lengthPenalty: options.lengthPenalty ?? model.config.decoding?.lengthPenalty ?? 0,
-    maxLength: defaultMaxLength(model.config.maxCaptionLength),
-  });
+  const card = await readModelCard(model, { attention: grid !== undefined, consensus });
+  return new PipelineCaptioner(
+    model,
+    decoder,
+    encoder,
+    card,
+    grid,
+    {
+      lengthPenalty: options.lengthPenalty ?? model.config.decoding?.lengthPenalty ?? 0,
+      maxLength: defaultMaxLength(model.config.maxCaptionLength),
+    },
+    consensus,
+  );
+}
+
+/** The model folder's consensus index, with the caller's settings; undefined when off or absent. */
+export async function loadConsensus(
+  modelDir: string,
+  encoderSha256: string | undefined,
+  option: LoadCaptionerOptions['consensus'],
+): Promise<ConsensusIndex | undefined> {
+  if (option === false) return undefined;
+  const index = await readConsensusIndex(modelDir, encoderSha256);
+  if (!index || option === undefined || option === true) return index;
+  return index.withSettings(option);
 }
 
 class PipelineCaptioner implements Captioner {
@@ -94,6 +130,8 @@ class PipelineCaptioner implements Captioner {
     /** [rows, columns] of the regions an attention model looks at; undefined for other models. */
     private readonly grid: [number, number] | undefined,
     private readonly defaults: { lengthPenalty: number; maxLength: number },
+    /** The model folder's consensus index (consensus.bin), if it has one and it is not turned off. */
+    private readonly consensus?: ConsensusIndex,
   ) {}
 
   async caption(input: ImageInput, options: CaptionOptions = {}): Promise<CaptionResult> {
@@ -150,17 +188,22 @@ class PipelineCaptioner implements Captioner {
     if (ok.length === 0) return results;
     const batch = new Float32Array(ok.length * 3 * h * w);
     ok.forEach(({ image }, slot) => this.encoder.fill(image, batch, slot));
-    const features = await encodeBatch(this.encoder, batch, ok.length, readsSpatial(this.model));
+    const { features, pooled } = await encodeBatch(this.encoder, batch, ok.length, readsSpatial(this.model));
     const t2 = performance.now();
-    const captions = await beamSearch(this.decoder, features, this.model.vocabulary, {
+    // Consensus reranking reorders all the beam's captions, then keeps the wanted ones.
+    const consensus = options.consensus === false ? undefined : this.consensus;
+    const searched = await beamSearch(this.decoder, features, this.model.vocabulary, {
       beam,
-      results: wanted,
+      results: consensus ? beam : wanted,
       maxLength: options.maxLength ?? this.defaults.maxLength,
       lengthPenalty: this.defaults.lengthPenalty,
       blockTrigrams: options.blockTrigrams ?? true,
       badEndings: options.badEndings ?? true,
       exhaustive: options.exhaustive,
     });
+    const captions = consensus
+      ? searched.map((list, i) => consensus.rerank(pooled[i], list).slice(0, wanted))
+      : searched;
     const t3 = performance.now();
     // A batch shares its time: each image is charged its share, so sums stay honest.
     const n = ok.length;
@@ -171,7 +214,11 @@ class PipelineCaptioner implements Captioner {
       totalMs: round((t3 - t0) / n),
     };
     ok.forEach(({ index }, i) => {
-      const alternatives = captions[i].map((c) => ({ text: c.text, score: round(c.score, 4) }));
+      const alternatives = captions[i].map((c) => ({
+        text: c.text,
+        score: round(c.score, 4),
+        ...('consensus' in c ? { consensus: round(c.consensus as number, 4) } : {}),
+      }));
       const result: CaptionResult = { caption: alternatives[0]?.text ?? '', alternatives, timings };
       const best = captions[i][0];
       if (options.attention && this.grid) {
@@ -223,15 +270,21 @@ export function readsSpatial(model: LoadedModel): boolean {
   return (model.members ?? [model]).some((m) => inputShape(m.architecture, m.config.model).length > 1);
 }
 
-/** One encoder run over a filled batch: each image's pooled vector, or its spatial map (C×H×W). */
+/**
+ * One encoder run over a filled batch: what the decoder reads of each image (its pooled vector, or its
+ * spatial map, C×H×W) and each image's pooled vector (what the consensus index is searched with).
+ */
 export async function encodeBatch(
   encoder: ImageEncoder,
   batch: Float32Array,
   count: number,
   spatial: boolean,
-): Promise<Float32Array[]> {
+): Promise<{ features: Float32Array[]; pooled: Float32Array[] }> {
   const out = await encoder.run(batch, count, { spatial });
-  const all = spatial ? out.spatial! : out.pooled;
-  const dim = all.length / count;
-  return Array.from({ length: count }, (_, i) => all.slice(i * dim, (i + 1) * dim));
+  const split = (all: Float32Array) => {
+    const dim = all.length / count;
+    return Array.from({ length: count }, (_, i) => all.slice(i * dim, (i + 1) * dim));
+  };
+  const pooled = split(out.pooled);
+  return { features: spatial ? split(out.spatial!) : pooled, pooled };
 }

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import type { ConsensusIndex } from '../decode/consensus.js';
 import type { LoadedModel } from '../model/model-folder.js';
 import type { ModelCard } from './captioner-types.js';
 
@@ -9,11 +10,12 @@ export const CARD_FILE = 'README.md';
 
 /**
  * The card a client sees: what the model is, what it was trained on, how well it scores. `attention`:
- * whether its decoder says where it looked (known once its step graph is built; see loadCaptioner).
+ * whether its decoder says where it looked (known once its step graph is built; see loadCaptioner);
+ * `consensus`: the index its captions are reranked with, if any.
  */
 export async function readModelCard(
   model: LoadedModel,
-  options: { attention?: boolean } = {},
+  options: { attention?: boolean; consensus?: ConsensusIndex } = {},
 ): Promise<ModelCard> {
   const optional = (file: string) => readFile(join(model.dir, file), 'utf8').catch(() => undefined);
   const metricsText = await optional(SCORES_FILE);
@@ -35,6 +37,9 @@ export async function readModelCard(
     metrics,
     description: await optional(CARD_FILE),
     ...(options.attention ? { attention: true } : {}),
+    ...(options.consensus
+      ? { consensus: { ...options.consensus.settings, photos: options.consensus.count } }
+      : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 /**
  * A tiny WebAssembly binary encoder: just what our hand-written SIMD kernels need (Adam in training,
- * the Lanczos resampler in the browser). Their module bytes are written by these few lines rather
+ * the Lanczos resampler in the browser, the consensus index's int8 dot products). Their module bytes are written by these few lines rather
  * than shipped as binaries: no build step, and the kernels' instructions stay readable where they are
  * defined.
  *
@@ -101,11 +101,16 @@ export const v128 = {
   i8x16NarrowI16x8U: simd(0x66),
   /** Signed 32-bit lanes → signed 16-bit, saturating. */
   i16x8NarrowI32x4S: simd(0x85),
+  /** Bytes 0–7 (low) or 8–15 (high), each sign-extended to a 16-bit lane. */
+  i16x8ExtendLowI8x16S: simd(0x87),
+  i16x8ExtendHighI8x16S: simd(0x88),
   i16x8ExtendLowI8x16U: simd(0x89),
   i32x4ExtendLowI16x8U: simd(0xa9),
   i32x4ShrS: simd(0xac),
   i32x4Add: simd(0xae),
   i32x4Mul: simd(0xb5),
+  /** Pairs of 16-bit lanes multiplied and each pair's two products added: four 32-bit lanes. */
+  i32x4DotI16x8S: simd(0xba),
   /** Lanes 0–3 (low) or 4–7 (high) of two i16x8, multiplied into 32-bit lanes. */
   i32x4ExtmulLowI16x8S: simd(0xbc),
   i32x4ExtmulHighI16x8S: simd(0xbd),

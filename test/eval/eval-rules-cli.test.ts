@@ -4,47 +4,30 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { captionProblems } from '../../src/decode/caption-rules.js';
-import { runCli } from '../helpers/cli.js';
-import { makeFlickrFixture, tokenLines } from '../helpers/flickr-fixture.js';
+import { runCli, runDevEval } from '../helpers/cli.js';
+import { makeTemplatedFixture, SIX_PHOTOS } from '../helpers/flickr-fixture.js';
 import { makeRandomModel } from '../helpers/random-model.js';
-import { DOG_PHOTOS, sharedEncoderPath, SKIP_NO_MODEL } from '../helpers/vision.js';
+import { sharedEncoderPath, SKIP_NO_MODEL } from '../helpers/vision.js';
 
-const PHOTOS = [
-  ...DOG_PHOTOS,
-  '1000268201_693b08cb0e.jpg',
-  '1001773457_577c3a7d70.jpg',
-  '1002674143_1b742ab4b8.jpg',
-];
-
-type Captions = { image: string; caption: string }[];
+const PHOTOS = SIX_PHOTOS;
 
 test('captioner eval keeps the decoding rules on both paths, turns them off on request, and writes a report', async (t) => {
   if (!(await sharedEncoderPath())) return t.skip(SKIP_NO_MODEL);
   // An untrained model over a dozen words, "a", "on", "the", "in" and "s" among them, at most 8 words:
   // left alone it repeats itself and ends anywhere.
   const model = await makeRandomModel();
-  const five = (s: string) => [
-    `A ${s} runs .`,
-    `The ${s} is here`,
-    `A ${s} on grass`,
-    `One ${s}`,
-    `A ${s} !`,
-  ];
-  const data = await makeFlickrFixture({
-    captionLines: PHOTOS.flatMap((p, i) => tokenLines(p, five(i % 2 ? 'dog' : 'man'))),
-    splits: { train: PHOTOS.slice(0, 1), dev: PHOTOS.slice(1, 5), test: PHOTOS.slice(5) },
-    photos: PHOTOS,
+  const data = await makeTemplatedFixture(PHOTOS, {
+    train: PHOTOS.slice(0, 1),
+    dev: PHOTOS.slice(1, 5),
+    test: PHOTOS.slice(5),
   });
   const work = await mkdtemp(join(tmpdir(), 'captioner-work-'));
   assert.equal((await runCli(['prepare', '--data', data, '--out', work, '--min-count', '1'])).code, 0);
   assert.equal((await runCli(['features', '--data', data, '--out', work])).code, 0);
 
-  const evaluate = async (source: string[], extra: string[], name: string) => {
-    const out = join(work, `${name}.json`);
-    const run = await runCli(['eval', '--model', model, ...source, '--split', 'dev', '--out', out, ...extra]);
-    assert.equal(run.code, 0, run.stderr);
-    return { run, captions: JSON.parse(await readFile(out, 'utf8')) as Captions };
-  };
+  const evaluate = (source: string[], extra: string[], name: string) =>
+    runDevEval(model, [...source, ...extra], join(work, `${name}.json`));
+
   const OFF = ['--no-block-trigrams', '--no-bad-endings'];
   const report = join(work, 'report.html');
   const on = await evaluate(['--work', work], ['--json', '--report', report], 'work-on');
@@ -77,23 +60,9 @@ test('captioner eval keeps the decoding rules on both paths, turns them off on r
   // photos as from the store; without the flag, the model's own choice (floats).
   const int8 = join(work, 'int8-model');
   assert.equal((await runCli(['ensemble', '--int8', '--out', int8, model])).code, 0);
-  const evaluateInt8 = async (source: string[], extra: string[], name: string) => {
-    const out = join(work, `${name}.json`);
-    const run = await runCli([
-      'eval',
-      '--model',
-      int8,
-      ...source,
-      '--split',
-      'dev',
-      '--out',
-      out,
-      '--json',
-      ...extra,
-    ]);
-    assert.equal(run.code, 0, run.stderr);
-    return { summary: JSON.parse(run.stdout), captions: JSON.parse(await readFile(out, 'utf8')) as Captions };
-  };
+  const evaluateInt8 = (source: string[], extra: string[], name: string) =>
+    runDevEval(int8, [...source, '--json', ...extra], join(work, `${name}.json`));
+
   const integer = await evaluateInt8(['--work', work], ['--int8-products'], 'int8-work');
   const integerPhotos = await evaluateInt8(['--data', data], ['--int8-products'], 'int8-data');
   assert.equal(integer.summary.integerProducts, true);

@@ -1,7 +1,7 @@
 import { copyFile, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { flickrImages } from './vision.js';
+import { DOG_PHOTOS, flickrImages } from './vision.js';
 
 export interface FixtureOptions {
   /** Lines of the caption file, written as is. */
@@ -35,4 +35,35 @@ export async function makeFlickrFixture(options: FixtureOptions): Promise<string
 /** Five token-format captions for an image. */
 export function tokenLines(image: string, captions: string[]): string[] {
   return captions.map((c, i) => `${image}#${i}\t${c}`);
+}
+
+/** Six Flickr8k photos of ../shared: three of dogs, three of people. */
+export const SIX_PHOTOS = [
+  ...DOG_PHOTOS,
+  '1000268201_693b08cb0e.jpg',
+  '1001773457_577c3a7d70.jpg',
+  '1002674143_1b742ab4b8.jpg',
+];
+
+/**
+ * A Flickr8k-shaped folder of real photos, each with five templated captions about a dog or a man
+ * (alternately: "A dog runs .", "The man is here", …), split as given: the tiny data set the CLI tests
+ * prepare, train, caption and score on.
+ */
+export function makeTemplatedFixture(
+  photos: string[],
+  splits: { train: string[]; dev: string[]; test: string[] },
+): Promise<string> {
+  const five = (s: string) => [
+    `A ${s} runs .`,
+    `The ${s} is here`,
+    `A ${s} on grass`,
+    `One ${s}`,
+    `A ${s} !`,
+  ];
+  return makeFlickrFixture({
+    captionLines: photos.flatMap((p, i) => tokenLines(p, five(i % 2 ? 'dog' : 'man'))),
+    splits,
+    photos,
+  });
 }

@@ -4,17 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../helpers/cli.js';
-import { makeFlickrFixture, tokenLines } from '../helpers/flickr-fixture.js';
+import { makeTemplatedFixture, SIX_PHOTOS } from '../helpers/flickr-fixture.js';
 import { truncate } from '../helpers/images.js';
 import { makeRandomModel } from '../helpers/random-model.js';
 import { DOG_PHOTOS, flickrImages, sharedEncoderPath, SKIP_NO_MODEL } from '../helpers/vision.js';
 
-const PHOTOS = [
-  ...DOG_PHOTOS,
-  '1000268201_693b08cb0e.jpg',
-  '1001773457_577c3a7d70.jpg',
-  '1002674143_1b742ab4b8.jpg',
-];
+const PHOTOS = SIX_PHOTOS;
 
 test('captioner caption on a folder with broken files captions the rest and exits 1', async (t) => {
   if (!(await sharedEncoderPath())) return t.skip(SKIP_NO_MODEL);
@@ -62,17 +57,10 @@ test('captioner caption on a folder with broken files captions the rest and exit
 test('captioner eval captions a split from photos or stored features and scores it', async (t) => {
   if (!(await sharedEncoderPath())) return t.skip(SKIP_NO_MODEL);
   const model = await makeRandomModel();
-  const five = (s: string) => [
-    `A ${s} runs .`,
-    `The ${s} is here`,
-    `A ${s} on grass`,
-    `One ${s}`,
-    `A ${s} !`,
-  ];
-  const data = await makeFlickrFixture({
-    captionLines: PHOTOS.flatMap((p, i) => tokenLines(p, five(i % 2 ? 'dog' : 'man'))),
-    splits: { train: PHOTOS.slice(0, 2), dev: PHOTOS.slice(2, 4), test: PHOTOS.slice(4) },
-    photos: PHOTOS,
+  const data = await makeTemplatedFixture(PHOTOS, {
+    train: PHOTOS.slice(0, 2),
+    dev: PHOTOS.slice(2, 4),
+    test: PHOTOS.slice(4),
   });
   const work = await mkdtemp(join(tmpdir(), 'captioner-work-'));
   assert.equal((await runCli(['prepare', '--data', data, '--out', work, '--min-count', '1'])).code, 0);

@@ -7,10 +7,17 @@ import type { Captioner, CaptionResult } from '../../pipeline/captioner-types.js
 import { CaptionerError, isCaptionerError } from '../../util/errors.js';
 import { createProgress } from '../../util/progress.js';
 import { expandImagePaths } from '../list-images.js';
-import { INT8_PRODUCTS, NO_INT8_PRODUCTS, type IntegerProductsFlags } from '../decoder-options.js';
+import {
+  addConsensusOptions,
+  consensusOption,
+  INT8_PRODUCTS,
+  NO_INT8_PRODUCTS,
+  type ConsensusFlags,
+  type IntegerProductsFlags,
+} from '../decoder-options.js';
 import { nonNegativeInt, positiveInt, runCommand } from '../run-command.js';
 
-interface CaptionFlags extends IntegerProductsFlags {
+interface CaptionFlags extends IntegerProductsFlags, ConsensusFlags {
   beam: number;
   alternatives?: number;
   json?: boolean;
@@ -29,8 +36,7 @@ type Outcome = { file: string } & (
 const CHUNK = 16;
 
 export function registerCaption(program: Command): void {
-  program
-    .command('caption')
+  addConsensusOptions(program.command('caption'))
     .description('caption photos: files, or folders walked for images')
     .argument('<paths...>', 'image files or folders')
     .option('--beam <k>', 'beam width (1 = greedy)', positiveInt('--beam'), 3)
@@ -58,6 +64,7 @@ export function registerCaption(program: Command): void {
           model: flags.model,
           encoder: flags.encoder,
           integerProducts: flags.int8Products,
+          consensus: consensusOption(flags),
         });
         const pictures = flags.attention ? await preparePictures(captioner, flags.attention) : undefined;
         const alternatives = Math.max(0, Math.min(flags.alternatives ?? 0, flags.beam - 1));

@@ -12,10 +12,17 @@ import { evaluateSplit, type Evaluation } from '../../pipeline/evaluate-split.js
 import { SCORES_FILE } from '../../pipeline/model-card.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic-write.js';
 import { CaptionerError } from '../../util/errors.js';
-import { INT8_PRODUCTS, NO_INT8_PRODUCTS, type IntegerProductsFlags } from '../decoder-options.js';
+import {
+  addConsensusOptions,
+  consensusOption,
+  INT8_PRODUCTS,
+  NO_INT8_PRODUCTS,
+  type ConsensusFlags,
+  type IntegerProductsFlags,
+} from '../decoder-options.js';
 import { nonNegative, positiveInt, runCommand, splitArg } from '../run-command.js';
 
-interface EvalFlags extends IntegerProductsFlags {
+interface EvalFlags extends IntegerProductsFlags, ConsensusFlags {
   model: string;
   data?: string;
   work?: string;
@@ -32,8 +39,7 @@ interface EvalFlags extends IntegerProductsFlags {
 }
 
 export function registerEval(program: Command): void {
-  program
-    .command('eval')
+  addConsensusOptions(program.command('eval'))
     .description('caption every image of a split and score the captions (BLEU-1..4, ROUGE-L, CIDEr-D)')
     .requiredOption('--model <dir>', 'model folder')
     .option('--data <dir>', 'Flickr8k folder: caption the photos through the encoder')
@@ -71,6 +77,7 @@ export function registerEval(program: Command): void {
           workDir: flags.work && resolve(flags.work),
           encoder: flags.encoder,
           integerProducts: flags.int8Products,
+          consensus: consensusOption(flags),
           decode: {
             beam: flags.beam,
             lengthPenalty: flags.lengthPenalty,
@@ -125,6 +132,7 @@ export function describeDecoding(d: Evaluation['decoding']): string {
     `at most ${d.maxLength} words`,
     d.blockTrigrams ? 'trigram blocking' : 'no trigram blocking',
     d.badEndings ? 'no dangling end' : 'dangling ends allowed',
+    ...(d.consensus ? [`consensus reranking (k ${d.consensus.k}, weight ${d.consensus.weight})`] : []),
   ].join(', ');
 }
 
@@ -175,5 +183,6 @@ function recordedDecoding(d: Evaluation['decoding']): Record<string, number | st
       : d.integerProducts
         ? 1
         : 0,
+    ...(d.consensus ? { consensusK: d.consensus.k, consensusWeight: d.consensus.weight } : {}),
   };
 }

@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ConsensusIndex } from '../../src/decode/consensus.js';
+import { Int8Dots } from '../../src/decode/similarity-kernel.js';
+import { isCaptionerError } from '../../src/util/errors.js';
+import { Rng } from '../../src/util/random.js';
+
+const ENCODER = { name: 'test-encoder', sha256: 'ab'.repeat(32) };
+
+function randomVectors(count: number, dim: number, seed: number): Float32Array[] {
+  const rng = new Rng(seed);
+  // Non-negative, like pooled ReLU features.
+  return Array.from({ length: count }, () => Float32Array.from({ length: dim }, () => rng.next()));
+}
+
+test('the index finds the most similar photos (cosine), survives its file format, and refuses a bad file', () => {
+  const vectors = randomVectors(200, 24, 1);
+  const references = vectors.map((_, i) => [`photo ${i} one`, `photo ${i} two`]);
+  const index = ConsensusIndex.build({
+    vectors,
+    references,
+    encoder: ENCODER,
+    settings: { k: 5, weight: 2 },
+  });
+  const cosine = (a: Float32Array, b: Float32Array) => {
+    let ab = 0;
+    let aa = 0;
+    let bb = 0;
+    for (let i = 0; i < a.length; i++) {
+      ab += a[i] * b[i];
+      aa += a[i] * a[i];
+      bb += b[i] * b[i];
+    }
+    return ab / Math.sqrt(aa * bb);
+  };
+  for (const query of randomVectors(10, 24, 2)) {
+    const exact = vectors.map((v, row) => ({ row, sim: cosine(v, query) })).sort((a, b) => b.sim - a.sim);
+    const found = index.nearest(query);
+    assert.equal(found.length, 5);
+    // int8 codes: the same photos, save for near ties.
+    for (const [i, row] of found.entries())
+      assert.ok(Math.abs(cosine(vectors[row], query) - exact[i].sim) < 2e-3, `rank ${i}`);
+  }
+  // A photo is its own nearest neighbour, at any scale.
+  assert.equal(index.nearest(vectors[17].map((x) => x * 3))[0], 17);
+
+  const bytes = index.serialize();
+  const again = ConsensusIndex.parse(bytes);
+  assert.deepEqual(again.settings, { k: 5, weight: 2 });
+  assert.deepEqual(again.encoder, ENCODER);
+  assert.deepEqual([again.count, again.dim], [200, 24]);
+  assert.deepEqual(again.serialize(), bytes);
+  // From an unaligned copy (a Node Buffer from a pool is one).
+  const shifted = new Uint8Array(bytes.length + 3);
+  shifted.set(bytes, 3);
+  assert.deepEqual(ConsensusIndex.parse(shifted.subarray(3)).nearest(vectors[5]), index.nearest(vectors[5]));
+
+  const refuses = (b: Uint8Array, why: RegExp) =>
+    assert.throws(
+      () => ConsensusIndex.parse(b, 'x.bin'),
+      (e) => isCaptionerError(e) && e.code === 'MODEL_INVALID' && why.test(e.message),
+    );
+  refuses(new TextEncoder().encode('not an index at all'), /x\.bin .*CAPCONS1/);
+  refuses(bytes.subarray(0, bytes.length - 7), /truncated/);
+  refuses(bytes.subarray(0, 40), /header/);
+  assert.throws(() => index.nearest(new Float32Array(10)), /24-d vectors, the photo's has 10/);
+  assert.throws(() => index.withSettings({ k: 0 }), RangeError);
+  assert.throws(() => index.withSettings({ weight: -1 }), RangeError);
+});
+
+test('reranking prefers the caption that the similar photos’ captions support, by its weight', () => {
+  // Two kinds of photos: dogs on grass near one corner of the space, men in red shirts near another.
+  const dog = Float32Array.from([1, 0.1, 0]);
+  const man = Float32Array.from([0, 0.1, 1]);
+  const jitter = (v: Float32Array, i: number) => v.map((x, d) => x + 0.01 * ((i * 7 + d * 3) % 5));
+  const vectors = [...[0, 1, 2, 3].map((i) => jitter(dog, i)), ...[0, 1, 2, 3].map((i) => jitter(man, i))];
+  const references = [
+    ...[0, 1, 2, 3].map(() => [
+      'a dog runs on the grass',
+      'a brown dog runs across the grass',
+      'the dog is running on grass',
+    ]),
+    ...[0, 1, 2, 3].map(() => [
+      'a man in a red shirt',
+      'a man wearing a red shirt stands',
+      'the man in red is smiling',
+    ]),
+  ];
+  const index = ConsensusIndex.build({
+    vectors,
+    references,
+    encoder: ENCODER,
+    settings: { k: 3, weight: 1 },
+  });
+  // The model's beam, best first: it likes the man, but the photo is a dog's.
+  const beam = [
+    { text: 'a man in a red shirt stands', score: -1.0, id: 'man' },
+    { text: 'a dog runs on the grass', score: -1.2, id: 'dog' },
+  ];
+  const ranked = index.rerank(dog, beam);
+  assert.deepEqual(
+    ranked.map((c) => c.id),
+    ['dog', 'man'],
+  );
+  assert.ok(ranked[0].consensus > 1 && ranked[1].consensus < 0.2, JSON.stringify(ranked));
+  // Fields the caller attached come through (attention rows, token ids...).
+  assert.equal(ranked[0].score, -1.2);
+  // Near the men's photos the same beam keeps its order; with weight 0 the model's order always stands.
+  assert.deepEqual(
+    index.rerank(man, beam).map((c) => c.id),
+    ['man', 'dog'],
+  );
+  assert.deepEqual(
+    index
+      .withSettings({ weight: 0 })
+      .rerank(dog, beam)
+      .map((c) => c.id),
+    ['man', 'dog'],
+  );
+  // A tiny weight is outweighed by the model's score difference.
+  assert.deepEqual(
+    index
+      .withSettings({ weight: 0.01 })
+      .rerank(dog, beam)
+      .map((c) => c.id),
+    ['man', 'dog'],
+  );
+  assert.deepEqual(index.rerank(dog, []), []);
+});
+
+test('the int8 dot-product kernel (WebAssembly SIMD) gives the JS loop’s sums exactly', () => {
+  const rows = 37;
+  const dim = 48;
+  const rng = new Rng(3);
+  const int8 = (n: number) => Int8Array.from({ length: n }, () => Math.floor(rng.next() * 255) - 127);
+  const vectors = int8(rows * dim);
+  // The extremes too: every product at ±127².
+  vectors.fill(127, 0, dim);
+  vectors.fill(-127, dim, 2 * dim);
+  const simd = new Int8Dots(vectors, rows, dim);
+  const plain = new Int8Dots(vectors, rows, dim, { simd: false });
+  assert.equal(simd.simd, true, 'Node has WebAssembly SIMD');
+  assert.equal(plain.simd, false);
+  for (let i = 0; i < 5; i++) {
+    const query = int8(dim);
+    if (i === 0) query.fill(127);
+    assert.deepEqual(simd.dots(query), plain.dots(query));
+  }
+  // A width that is no multiple of 16: the JS loop.
+  assert.equal(new Int8Dots(int8(3 * 20), 3, 20).simd, false);
+});
