@@ -60,7 +60,8 @@ export type { StepDecoder, DecoderState, StepResult } from './model/step-decoder
 // Caption generation: greedy and beam search over any StepDecoder.
 export { beamSearch } from './decode/beam-search.js';
 export { greedySearch } from './decode/greedy.js';
-export type { DecodeOptions, DecodedCaption } from './decode/options.js'; // Consensus reranking: the beam's captions reordered by agreement with the nearest training photos' captions.
+export type { DecodeOptions, DecodedCaption } from './decode/options.js';
+// Consensus reranking: the beam's captions reordered by agreement with the nearest training photos' captions.
 export { ConsensusIndex, CONSENSUS_FILE } from './decode/consensus.js';
 export type { ConsensusSettings, RankedCandidate } from './decode/consensus.js';
 
