@@ -1,9 +1,9 @@
 import { Vocabulary } from '../data/vocabulary.js';
-import { beamSearch } from '../decode/beam-search.js';
-import { ConsensusIndex } from '../decode/consensus.js';
+import { beamSearchReranked, ConsensusIndex } from '../decode/consensus.js';
 import { BUNDLE_FORMAT, BUNDLE_VERSION, type BundleConfig } from '../export/bundle-format.js';
 import type { StepModels } from '../model/decode-graphs.js';
 import { OnnxStepDecoder } from '../model/onnx-step-decoder.js';
+import { captionAlternatives } from '../pipeline/alternatives.js';
 import type { CaptionOptions, CaptionResult } from '../pipeline/captioner-types.js';
 import { floats, Session } from '../runtime/onnx.js';
 import { CaptionerError } from '../util/errors.js';
@@ -110,11 +110,7 @@ export class BundleCaptioner {
     const t1 = performance.now();
     const captions = await this.generate(features, options, pooled);
     const t2 = performance.now();
-    const alternatives = captions.map((c) => ({
-      text: c.text,
-      score: round(c.score, 4),
-      ...('consensus' in c ? { consensus: round(c.consensus as number, 4) } : {}),
-    }));
+    const alternatives = captionAlternatives(captions);
     return {
       caption: alternatives[0]?.text ?? '',
       alternatives,
@@ -156,18 +152,23 @@ export class BundleCaptioner {
   async generate(image: Float32Array, options: CaptionOptions = {}, pooled?: Float32Array) {
     const d = this.config.decoding;
     const beam = options.beam ?? d.beam;
-    const wanted = Math.min(beam, (options.alternatives ?? beam - 1) + 1);
     const consensus = pooled && options.consensus !== false ? this.consensus : undefined;
-    const [captions] = await beamSearch(this.decoder, [image], this.vocabulary, {
-      beam,
-      results: consensus ? beam : wanted,
-      maxLength: options.maxLength ?? d.maxLength,
-      lengthPenalty: d.lengthPenalty,
-      blockTrigrams: options.blockTrigrams ?? d.blockTrigrams,
-      badEndings: options.badEndings ?? d.badEndings,
-      exhaustive: options.exhaustive,
-    });
-    return consensus ? consensus.rerank(pooled!, captions).slice(0, wanted) : captions;
+    const [captions] = await beamSearchReranked(
+      this.decoder,
+      [image],
+      this.vocabulary,
+      {
+        beam,
+        results: Math.min(beam, (options.alternatives ?? beam - 1) + 1),
+        maxLength: options.maxLength ?? d.maxLength,
+        lengthPenalty: d.lengthPenalty,
+        blockTrigrams: options.blockTrigrams ?? d.blockTrigrams,
+        badEndings: options.badEndings ?? d.badEndings,
+        exhaustive: options.exhaustive,
+      },
+      consensus && { index: consensus, pooled: [pooled!] },
+    );
+    return captions;
   }
 
   async dispose(): Promise<void> {

@@ -1,6 +1,10 @@
+import type { Vocabulary } from '../data/vocabulary.js';
 import { CiderD } from '../eval/cider.js';
 import { cocoTokenize } from '../eval/ptb-tokenizer.js';
 import { CaptionerError } from '../util/errors.js';
+import type { StepDecoder } from '../model/step-decoder.js';
+import { beamSearch } from './beam-search.js';
+import { resolveDecodeOptions, type DecodeOptions, type DecodedCaption } from './options.js';
 import { Int8Dots } from './similarity-kernel.js';
 
 /**
@@ -234,6 +238,24 @@ export class ConsensusIndex {
       .sort((a, b) => b.total - a.total || a.i - b.i)
       .map(({ c }) => c);
   }
+}
+
+/**
+ * Beam search, then, with an index, each image's captions reranked by consensus: the search keeps all
+ * the beam's captions, they are reordered, and the `results` best are kept (what the server, the
+ * evaluation and the browser all do). `pooled[i]` is image i's pooled vector.
+ */
+export async function beamSearchReranked(
+  decoder: StepDecoder,
+  images: Float32Array[],
+  vocabulary: Pick<Vocabulary, 'decode' | 'tokens'>,
+  options: DecodeOptions,
+  consensus?: { index: ConsensusIndex; pooled: readonly ArrayLike<number>[] },
+): Promise<(DecodedCaption & { consensus?: number })[][]> {
+  if (!consensus) return beamSearch(decoder, images, vocabulary, options);
+  const { results } = resolveDecodeOptions(options);
+  const found = await beamSearch(decoder, images, vocabulary, { ...options, results: undefined });
+  return found.map((list, i) => consensus.index.rerank(consensus.pooled[i], list).slice(0, results));
 }
 
 function checkSettings({ k, weight }: ConsensusSettings): void {

@@ -29,9 +29,16 @@ export async function readConsensusIndex(
   return index;
 }
 
-/** Writes the index into a model folder, atomically (a reader sees the old file or the new one). */
-export async function writeConsensusIndex(modelDir: string, index: ConsensusIndex): Promise<string> {
+/**
+ * Writes the index into a model folder, atomically (a reader sees the old file or the new one): where,
+ * and how many bytes.
+ */
+export async function writeConsensusIndex(
+  modelDir: string,
+  index: ConsensusIndex,
+): Promise<{ path: string; bytes: number }> {
   const path = join(modelDir, CONSENSUS_FILE);
-  await writeFileAtomic(path, index.serialize());
-  return path;
+  const bytes = index.serialize();
+  await writeFileAtomic(path, bytes);
+  return { path, bytes: bytes.length };
 }

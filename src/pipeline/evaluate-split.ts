@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findImagesDir } from '../data/corpus.js';
 import type { Split } from '../data/splits.js';
-import { beamSearch } from '../decode/beam-search.js';
 import { defaultMaxLength } from '../decode/caption-rules.js';
 import { resolveDecodeOptions, type DecodeOptions } from '../decode/options.js';
 import { loadSplitReferences } from '../eval/references.js';
@@ -15,7 +14,7 @@ import { openDecoder } from '../model/open-decoder.js';
 import { CaptionerError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
 import { openSpatialFeatures, readPooledFeatures } from '../vision/feature-store.js';
-import type { ConsensusIndex, ConsensusSettings } from '../decode/consensus.js';
+import { beamSearchReranked, type ConsensusIndex, type ConsensusSettings } from '../decode/consensus.js';
 import { loadCaptioner, loadConsensus, readsSpatial, type LoadCaptionerOptions } from './load-captioner.js';
 
 export interface EvaluateOptions {
@@ -231,12 +230,14 @@ export async function captionVectors(
   const texts: string[] = [];
   for (let i = 0; i < vectors.length; i += 100) {
     const chunk = vectors.slice(i, i + 100);
-    const results = consensus ? undefined : 1;
-    const found = await beamSearch(decoder, chunk, vocabulary, { ...options, results });
-    found.forEach((list, j) => {
-      const ranked = consensus ? consensus.index.rerank(consensus.pooled[i + j], list) : list;
-      texts.push(ranked[0]?.text ?? '');
-    });
+    const found = await beamSearchReranked(
+      decoder,
+      chunk,
+      vocabulary,
+      { ...options, results: 1 },
+      consensus && { index: consensus.index, pooled: consensus.pooled.slice(i, i + 100) },
+    );
+    for (const best of found) texts.push(best[0]?.text ?? '');
     onProgress?.(chunk.length);
   }
   return texts;

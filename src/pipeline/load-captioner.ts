@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beamSearch } from '../decode/beam-search.js';
-import type { ConsensusIndex, ConsensusSettings } from '../decode/consensus.js';
+import { beamSearchReranked, type ConsensusIndex, type ConsensusSettings } from '../decode/consensus.js';
 import { readConsensusIndex } from '../model/consensus-file.js';
 import type { IntegerProducts } from '../graph/passes.js';
 import { inputShape } from '../model/architecture.js';
@@ -21,6 +20,7 @@ import {
   type ImageInput,
   type ModelCard,
 } from './captioner-types.js';
+import { captionAlternatives } from './alternatives.js';
 import { readModelCard } from './model-card.js';
 import { wordAttention } from './word-attention.js';
 
@@ -190,20 +190,22 @@ class PipelineCaptioner implements Captioner {
     ok.forEach(({ image }, slot) => this.encoder.fill(image, batch, slot));
     const { features, pooled } = await encodeBatch(this.encoder, batch, ok.length, readsSpatial(this.model));
     const t2 = performance.now();
-    // Consensus reranking reorders all the beam's captions, then keeps the wanted ones.
     const consensus = options.consensus === false ? undefined : this.consensus;
-    const searched = await beamSearch(this.decoder, features, this.model.vocabulary, {
-      beam,
-      results: consensus ? beam : wanted,
-      maxLength: options.maxLength ?? this.defaults.maxLength,
-      lengthPenalty: this.defaults.lengthPenalty,
-      blockTrigrams: options.blockTrigrams ?? true,
-      badEndings: options.badEndings ?? true,
-      exhaustive: options.exhaustive,
-    });
-    const captions = consensus
-      ? searched.map((list, i) => consensus.rerank(pooled[i], list).slice(0, wanted))
-      : searched;
+    const captions = await beamSearchReranked(
+      this.decoder,
+      features,
+      this.model.vocabulary,
+      {
+        beam,
+        results: wanted,
+        maxLength: options.maxLength ?? this.defaults.maxLength,
+        lengthPenalty: this.defaults.lengthPenalty,
+        blockTrigrams: options.blockTrigrams ?? true,
+        badEndings: options.badEndings ?? true,
+        exhaustive: options.exhaustive,
+      },
+      consensus && { index: consensus, pooled },
+    );
     const t3 = performance.now();
     // A batch shares its time: each image is charged its share, so sums stay honest.
     const n = ok.length;
@@ -214,11 +216,7 @@ class PipelineCaptioner implements Captioner {
       totalMs: round((t3 - t0) / n),
     };
     ok.forEach(({ index }, i) => {
-      const alternatives = captions[i].map((c) => ({
-        text: c.text,
-        score: round(c.score, 4),
-        ...('consensus' in c ? { consensus: round(c.consensus as number, 4) } : {}),
-      }));
+      const alternatives = captionAlternatives(captions[i]);
       const result: CaptionResult = { caption: alternatives[0]?.text ?? '', alternatives, timings };
       const best = captions[i][0];
       if (options.attention && this.grid) {

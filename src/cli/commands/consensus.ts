@@ -70,8 +70,8 @@ export function registerConsensus(program: Command): void {
           settings: { k: flags.k, weight: flags.weight },
           source: `${photos.length} train photos of ${work}`,
         });
-        const path = await writeConsensusIndex(modelDir, index);
-        const megabytes = (index.serialize().length / 1e6).toFixed(1);
+        const { path, bytes } = await writeConsensusIndex(modelDir, index);
+        const megabytes = (bytes / 1e6).toFixed(1);
         process.stdout.write(
           `consensus index of ${index.count} training photos (${index.dim}-d, k ${flags.k}, weight ${flags.weight}) written to ${path} (${megabytes} MB)\n`,
         );
