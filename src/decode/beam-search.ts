@@ -55,6 +55,9 @@ export async function beamSearch(
   const V = decoder.vocabSize;
   const rules = rulesFor(o, vocabulary);
   const finished: Finished[][] = images.map(() => []);
+  // For a reranker (keepFinished > k): every caption the search could have ended, the best
+  // keepFinished of them by score; the search itself goes on with its k finished ones.
+  const kept: Finished[][] | undefined = o.keepFinished > k ? images.map(() => []) : undefined;
   let live: Live[][] = images.map((_, b) => [{ words: [], logProb: 0, row: b }]);
   let state = await decoder.start(images);
   let tokens = new Int32Array(images.length).fill(START);
@@ -75,13 +78,14 @@ export async function beamSearch(
       });
       // Stable: on a tie a word outranks the end marker.
       const ranked = [...words, ...ends].sort((x, y) => y.logProb - x.logProb).slice(0, k);
-      for (const c of ranked) {
-        if (c.token !== END) continue;
+      const finish = (c: Candidate) => {
         const { words, attention: looked } = hyps[c.parent];
         const entry: Finished = { words, logProb: c.logProb, score: score(c.logProb, words.length, o) };
         if (looked) entry.attention = looked;
-        addFinished(finished[b], entry, k);
-      }
+        return entry;
+      };
+      for (const c of ranked) if (c.token === END) addFinished(finished[b], finish(c), k);
+      if (kept) for (const c of ends) addFinished(kept[b], finish(c), o.keepFinished);
       // The extensions are one word longer than their parents (all of this image's are as long).
       const length = (hyps[0]?.words.length ?? 0) + 1;
       const survivors = done(finished[b], words, length, k, o) ? [] : words;
@@ -105,7 +109,7 @@ export async function beamSearch(
     tokens = Int32Array.from(nextTokens);
   }
 
-  return finished.map((list) =>
+  return (kept ?? finished).map((list) =>
     list.slice(0, o.results).map((f) => {
       const caption: DecodedCaption = {
         tokens: f.words,

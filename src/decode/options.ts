@@ -32,6 +32,14 @@ export interface DecodeOptions {
    * 999 or all of the 1,000 photos.
    */
   exhaustive?: boolean;
+  /**
+   * Beam search, for a reranker: keep, per image, the best `keepFinished` (by score) of every caption
+   * the search could have ended — each live hypothesis followed by the end marker, where the rules allow
+   * it, at every step — not only the k that ended among the beam's best. The search is the same (it
+   * stops on its own k finished captions); the reranker gets more to choose from at no extra decoder
+   * step. Default: the beam width (no more than the search's own).
+   */
+  keepFinished?: number;
 }
 
 export interface DecodedCaption {
@@ -57,6 +65,7 @@ export interface ResolvedDecodeOptions {
   badEndings: boolean;
   results: number;
   exhaustive: boolean;
+  keepFinished: number;
 }
 
 export function resolveDecodeOptions(options: DecodeOptions = {}): ResolvedDecodeOptions {
@@ -69,7 +78,10 @@ export function resolveDecodeOptions(options: DecodeOptions = {}): ResolvedDecod
     throw new RangeError(`maxLength must be a whole number ≥ 1, got ${maxLength}`);
   if (!Number.isFinite(lengthPenalty) || lengthPenalty < 0)
     throw new RangeError(`lengthPenalty must be ≥ 0, got ${lengthPenalty}`);
-  const results = Math.min(beam, options.results ?? beam);
+  const keepFinished = Math.max(beam, options.keepFinished ?? beam);
+  if (!Number.isInteger(keepFinished))
+    throw new RangeError(`keepFinished must be a whole number, got ${options.keepFinished}`);
+  const results = Math.min(keepFinished, options.results ?? beam);
   if (!Number.isInteger(results) || results < 1)
     throw new RangeError(`results must be a whole number ≥ 1, got ${options.results}`);
   return {
@@ -80,6 +92,7 @@ export function resolveDecodeOptions(options: DecodeOptions = {}): ResolvedDecod
     badEndings: options.badEndings ?? true,
     results,
     exhaustive: options.exhaustive ?? false,
+    keepFinished,
   };
 }
 

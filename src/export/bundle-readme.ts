@@ -1,3 +1,4 @@
+import { RERANK_POOL } from '../decode/consensus.js';
 import type { BundleConfig, BundleGraph, BundleTensor } from './bundle-format.js';
 
 const dims = (t: BundleTensor) => `[${t.dims.join(', ')}]`;
@@ -90,13 +91,19 @@ joined to the word before it ("dog s" → "dog's").
 ${
   c.decoding.consensus
     ? `
-Consensus reranking (\`decoding.consensus\`): the captioner then reorders the beam's finished captions by
-\`score + ${c.decoding.consensus.weight} · consensus\`, where consensus is the caption's mean CIDEr-D (coco-caption's, on its 0..10
+Consensus reranking (\`decoding.consensus\`): the beam search keeps the ${RERANK_POOL} best (by score) of every
+caption it could have ended (each live hypothesis followed by the end marker, where the rules allow it,
+at every step; the search itself stops on its own k finished captions), and the captioner reorders them
+by \`score + ${c.decoding.consensus.weight} · consensus\`, where consensus is the caption's mean CIDEr-D (coco-caption's, on its 0..10
 scale, document frequencies over all the indexed captions) against the captions of each of the photo's
 ${c.decoding.consensus.k} most similar training photos (cosine of the pooled features). \`${c.decoding.consensus.file}\`: the 8 bytes
-\`CAPCONS1\`, a little-endian uint32 n, n bytes of JSON (\`count\`, \`dim\`, \`k\`, \`weight\`, \`encoder\`,
-\`references\`: each photo's captions), zero bytes up to a multiple of 4, \`count\` float32 scales, then
-\`count\` × \`dim\` int8 values: photo r's unit-length vector is its row times scales[r].
+\`CAPCONS1\`, a little-endian uint32 n, n bytes of JSON (\`version\` 2, \`count\`, \`dim\`, \`k\`, \`weight\`,
+\`encoder\`, \`bits\`, \`levels\`, \`words\`, \`captions\`: each photo's number of captions, \`tokens\`), zero
+bytes up to a multiple of 4, \`count\` float32 scales, \`count\` rows of codes, a zero byte up to a
+multiple of 2, then \`tokens\` uint16 word ids. With \`bits\` 4 a row is ceil(dim / 2) bytes, the low
+nibble first, each code an index into \`levels\` (int8 values); with 8, \`dim\` int8 values. Photo r's
+unit-length vector is its row's values times scales[r]. The captions follow one another, each its word
+ids (id i + 1 is \`words[i]\`; words joined with single spaces) and a 0.
 `
     : ''
 }

@@ -13,59 +13,112 @@ function randomVectors(count: number, dim: number, seed: number): Float32Array[]
   return Array.from({ length: count }, () => Float32Array.from({ length: dim }, () => rng.next()));
 }
 
-test('the index finds the most similar photos (cosine), survives its file format, and refuses a bad file', () => {
-  const vectors = randomVectors(200, 24, 1);
-  const references = vectors.map((_, i) => [`photo ${i} one`, `photo ${i} two`]);
-  const index = ConsensusIndex.build({
-    vectors,
-    references,
-    encoder: ENCODER,
-    settings: { k: 5, weight: 2 },
+/** A version-1 file (int8 rows, captions in the JSON header), as `captioner consensus` wrote before 4-bit rows. */
+function versionOneFile(vectors: Float32Array[], references: string[][]): Uint8Array {
+  const dim = vectors[0].length;
+  const header = { version: 1, k: 5, weight: 2, encoder: ENCODER, count: vectors.length, dim, references };
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const scalesAt = Math.ceil((12 + json.length) / 4) * 4;
+  const rowsAt = scalesAt + 4 * vectors.length;
+  const bytes = new Uint8Array(rowsAt + vectors.length * dim);
+  const view = new DataView(bytes.buffer);
+  bytes.set(new TextEncoder().encode('CAPCONS1'));
+  view.setUint32(8, json.length, true);
+  bytes.set(json, 12);
+  vectors.forEach((v, r) => {
+    const norm = Math.hypot(...v);
+    const scale = Math.max(...v.map(Math.abs)) / norm / 127;
+    view.setFloat32(scalesAt + 4 * r, scale, true);
+    v.forEach((x, d) => view.setInt8(rowsAt + r * dim + d, Math.round(x / norm / scale)));
   });
-  const cosine = (a: Float32Array, b: Float32Array) => {
-    let ab = 0;
-    let aa = 0;
-    let bb = 0;
-    for (let i = 0; i < a.length; i++) {
-      ab += a[i] * b[i];
-      aa += a[i] * a[i];
-      bb += b[i] * b[i];
+  return bytes;
+}
+
+for (const bits of [8, 4] as const)
+  test(`the index (${bits}-bit rows) finds the most similar photos (cosine), survives its file format, and refuses a bad file`, () => {
+    const vectors = randomVectors(200, 24, 1);
+    const references = vectors.map((_, i) => [`photo ${i} one`, `Photo ${i}  two .`]);
+    const index = ConsensusIndex.build({
+      vectors,
+      references,
+      encoder: ENCODER,
+      settings: { k: 5, weight: 2 },
+      bits,
+    });
+    assert.equal(index.bits, bits);
+    const cosine = (a: Float32Array, b: Float32Array) => {
+      let ab = 0;
+      let aa = 0;
+      let bb = 0;
+      for (let i = 0; i < a.length; i++) {
+        ab += a[i] * b[i];
+        aa += a[i] * a[i];
+        bb += b[i] * b[i];
+      }
+      return ab / Math.sqrt(aa * bb);
+    };
+    for (const query of randomVectors(10, 24, 2)) {
+      const exact = vectors.map((v, row) => ({ row, sim: cosine(v, query) })).sort((a, b) => b.sim - a.sim);
+      const found = index.nearest(query);
+      assert.equal(found.length, 5);
+      // Quantised rows: the same photos, save for near ties (closer with int8; these uniform random
+      // vectors, all alike, are harder for 4 bits than pooled features, see quantiseRows).
+      const tolerance = bits === 8 ? 2e-3 : 4e-2;
+      for (const [i, row] of found.entries())
+        assert.ok(
+          Math.abs(cosine(vectors[row], query) - exact[i].sim) < tolerance,
+          `rank ${i}: ${cosine(vectors[row], query)} against ${exact[i].sim}`,
+        );
     }
-    return ab / Math.sqrt(aa * bb);
-  };
-  for (const query of randomVectors(10, 24, 2)) {
-    const exact = vectors.map((v, row) => ({ row, sim: cosine(v, query) })).sort((a, b) => b.sim - a.sim);
-    const found = index.nearest(query);
-    assert.equal(found.length, 5);
-    // int8 codes: the same photos, save for near ties.
-    for (const [i, row] of found.entries())
-      assert.ok(Math.abs(cosine(vectors[row], query) - exact[i].sim) < 2e-3, `rank ${i}`);
-  }
-  // A photo is its own nearest neighbour, at any scale.
-  assert.equal(index.nearest(vectors[17].map((x) => x * 3))[0], 17);
+    // A photo is its own nearest neighbour, at any scale.
+    assert.equal(index.nearest(vectors[17].map((x) => x * 3))[0], 17);
 
-  const bytes = index.serialize();
-  const again = ConsensusIndex.parse(bytes);
-  assert.deepEqual(again.settings, { k: 5, weight: 2 });
-  assert.deepEqual(again.encoder, ENCODER);
-  assert.deepEqual([again.count, again.dim], [200, 24]);
-  assert.deepEqual(again.serialize(), bytes);
-  // From an unaligned copy (a Node Buffer from a pool is one).
-  const shifted = new Uint8Array(bytes.length + 3);
-  shifted.set(bytes, 3);
-  assert.deepEqual(ConsensusIndex.parse(shifted.subarray(3)).nearest(vectors[5]), index.nearest(vectors[5]));
-
-  const refuses = (b: Uint8Array, why: RegExp) =>
-    assert.throws(
-      () => ConsensusIndex.parse(b, 'x.bin'),
-      (e) => isCaptionerError(e) && e.code === 'MODEL_INVALID' && why.test(e.message),
+    const bytes = index.serialize();
+    const again = ConsensusIndex.parse(bytes);
+    assert.deepEqual(again.settings, { k: 5, weight: 2 });
+    assert.deepEqual(again.encoder, ENCODER);
+    assert.deepEqual([again.count, again.dim, again.bits], [200, 24, bits]);
+    assert.deepEqual(again.serialize(), bytes);
+    // The captions come back exactly (they are stored as word ids): the same consensus.
+    const beam = [{ text: 'photo 3 one', score: -1 }];
+    assert.deepEqual(again.rerank(vectors[3], beam), index.rerank(vectors[3], beam));
+    // From an unaligned copy, and from a Node Buffer in the shared pool (whose `slice` is no copy).
+    const shifted = new Uint8Array(bytes.length + 3);
+    shifted.set(bytes, 3);
+    assert.deepEqual(
+      ConsensusIndex.parse(shifted.subarray(3)).nearest(vectors[5]),
+      index.nearest(vectors[5]),
     );
-  refuses(new TextEncoder().encode('not an index at all'), /x\.bin .*CAPCONS1/);
-  refuses(bytes.subarray(0, bytes.length - 7), /truncated/);
-  refuses(bytes.subarray(0, 40), /header/);
-  assert.throws(() => index.nearest(new Float32Array(10)), /24-d vectors, the photo's has 10/);
-  assert.throws(() => index.withSettings({ k: 0 }), RangeError);
-  assert.throws(() => index.withSettings({ weight: -1 }), RangeError);
+    const pooled = Buffer.from(bytes);
+    assert.deepEqual(ConsensusIndex.parse(pooled).nearest(vectors[5]), index.nearest(vectors[5]));
+
+    const refuses = (b: Uint8Array, why: RegExp) =>
+      assert.throws(
+        () => ConsensusIndex.parse(b, 'x.bin'),
+        (e) => isCaptionerError(e) && e.code === 'MODEL_INVALID' && why.test(e.message),
+      );
+    refuses(new TextEncoder().encode('not an index at all'), /x\.bin .*CAPCONS1/);
+    refuses(bytes.subarray(0, bytes.length - 7), /truncated/);
+    refuses(bytes.subarray(0, 40), /header/);
+    assert.throws(() => index.nearest(new Float32Array(10)), /24-d vectors, the photo's has 10/);
+    assert.throws(() => index.withSettings({ k: 0 }), RangeError);
+    assert.throws(() => index.withSettings({ weight: -1 }), RangeError);
+  });
+
+test('4-bit rows take half the bytes of int8; a version-1 file (int8, captions as JSON) still reads', () => {
+  const vectors = randomVectors(300, 64, 5);
+  const references = vectors.map((_, i) => [`a dog number ${i % 7}`, 'two dogs play in the snow']);
+  const build = (bits: 4 | 8) =>
+    ConsensusIndex.build({ vectors, references, encoder: ENCODER, settings: { k: 5, weight: 2 }, bits });
+  const [four, eight] = [build(4).serialize().length, build(8).serialize().length];
+  // Half a byte less per value (the headers differ by a few bytes).
+  assert.ok(Math.abs(eight - four - (300 * 64) / 2) < 100, `${four} bytes against ${eight}`);
+
+  const old = ConsensusIndex.parse(versionOneFile(vectors, references));
+  assert.deepEqual([old.count, old.dim, old.bits], [300, 64, 8]);
+  for (const q of [0, 42, 299]) assert.deepEqual(old.nearest(vectors[q]), build(8).nearest(vectors[q]));
+  const beam = [{ text: 'a dog number 3', score: -1 }];
+  assert.deepEqual(old.rerank(vectors[3], beam), build(8).rerank(vectors[3], beam));
 });
 
 test('reranking prefers the caption that the similar photos’ captions support, by its weight', () => {

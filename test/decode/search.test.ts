@@ -143,6 +143,54 @@ test('returns the requested number of captions, best first', async () => {
   await assert.rejects(beamSearch(new ToyDecoder([FORK]), images(0), toyVocabulary, { beam: 0 }), /beam/);
 });
 
+// Beam 2: at step 2 "a dog" (0.30) and "the dog" (0.27) outrank the endings "a" (0.05) and "the"
+// (0.03), which the search drops; both dogs end at step 3.
+const DROPPED_ENDINGS: Table = {
+  '<start>': { a: 0.5, the: 0.3, big: 0.2 },
+  a: { dog: 0.6, cat: 0.3, '<end>': 0.1 },
+  the: { dog: 0.9, '<end>': 0.1 },
+  dog: { '<end>': 1 },
+  cat: { '<end>': 1 },
+};
+
+test('keepFinished keeps every caption the search could have ended, for a reranker, with the same search', async () => {
+  const options = { beam: 2, badEndings: false };
+  const plainDecoder = new ToyDecoder([DROPPED_ENDINGS]);
+  const [plain] = await beamSearch(plainDecoder, images(0), toyVocabulary, options);
+  assert.deepEqual(
+    plain.map((c) => c.text),
+    ['a dog', 'the dog'],
+  );
+  const keptDecoder = new ToyDecoder([DROPPED_ENDINGS]);
+  const [kept] = await beamSearch(keptDecoder, images(0), toyVocabulary, {
+    ...options,
+    keepFinished: 10,
+    results: 10,
+  });
+  assert.deepEqual(
+    kept.map((c) => c.text),
+    ['a dog', 'the dog', 'a', 'the'],
+  );
+  close(kept[2].logProb, Math.log(0.05));
+  close(kept[3].logProb, Math.log(0.03));
+  assert.deepEqual(keptDecoder.stepRows, plainDecoder.stepRows, 'the same decoder steps');
+  // No more than asked for, best first; `results` alone still stops at the beam width.
+  const [three] = await beamSearch(new ToyDecoder([DROPPED_ENDINGS]), images(0), toyVocabulary, {
+    ...options,
+    keepFinished: 3,
+    results: 3,
+  });
+  assert.deepEqual(
+    three.map((c) => c.text),
+    ['a dog', 'the dog', 'a'],
+  );
+  const [capped] = await beamSearch(new ToyDecoder([DROPPED_ENDINGS]), images(0), toyVocabulary, {
+    ...options,
+    results: 5,
+  });
+  assert.equal(capped.length, 2);
+});
+
 // Two short captions end early; "the big cat runs" stays live and ends last. With α = 1: "dog" =
 // ln 0.48 / 2 = −0.367, "dog runs" = ln 0.32 / 3 = −0.380; "the big cat" is live at ln 0.2 = −1.609:
 // −0.402 if it ended at the next step (below −0.380: the default stops), −0.179 over maxLength + 1 = 9

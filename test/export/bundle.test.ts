@@ -52,19 +52,20 @@ describe('captioner export: the bundle', () => {
     assert.equal(config.vocabulary.tokens.length, 2533);
     assert.equal(config.decoding.beam, 3);
     const bundled = JSON.parse(await readFile(join(DEFAULT_MODEL, 'config.json'), 'utf8')) as {
-      members: string[];
+      members?: string[];
     };
-    assert.equal(config.model.members, bundled.members.length);
+    // An ensemble's members, or the one model the folder is.
+    const members = bundled.members ?? ['.'];
+    assert.equal(config.model.members, members.length);
     assert.equal(config.decoder.weights, 'int8');
     // The step graph holds the members' weights as the model folder stores them (int8, a quarter of
     // float32's bytes), not dequantized copies.
     let int8Bytes = 0;
-    for (const m of bundled.members)
-      int8Bytes += (await stat(join(DEFAULT_MODEL, m, 'model.safetensors'))).size;
+    for (const m of members) int8Bytes += (await stat(join(DEFAULT_MODEL, m, 'model.safetensors'))).size;
     const step = config.files.find((f) => f.name === 'decoder-step.onnx')!;
     assert.ok(step.bytes < 1.1 * int8Bytes, `step graph ${step.bytes} bytes, int8 weights ${int8Bytes}`);
     const readme = await readFile(join(dir, 'README.md'), 'utf8');
-    for (const name of ['image', 'features', 'tokens', 'log_probs', 'm0.h.next'])
+    for (const name of ['image', 'features', 'tokens', 'log_probs', 'h.next'])
       assert.ok(readme.includes(name), name);
   });
 
@@ -78,12 +79,14 @@ describe('captioner export: the bundle', () => {
         const pixels = await decodeImage(path, { width: 224, height: 224 });
         const fromBundle = await bundle.captionPixels(pixels.data, 3);
         const fromCaptioner: CaptionResult = await captioner.caption(path);
-        // The same captions; scores equal up to float rounding (both are rounded to 4 decimals, so a
-        // last-bit difference can show as 1e-4).
+        // The same captions; scores close. With one output layer in integers (the merge ensemble) they
+        // agree to the 4 decimals they are rounded to; with every product in integers (the attention
+        // model: the server's quantized kernels against the bundle's graphs, activations quantized at
+        // each step) they differed by up to 2.1e-3 on these photos.
         const texts = (a: { text: string }[]) => a.map((x) => x.text);
         assert.deepEqual(texts(fromBundle.alternatives), texts(fromCaptioner.alternatives), path);
         fromBundle.alternatives.forEach((a, k) =>
-          assert.ok(Math.abs(a.score - fromCaptioner.alternatives[k].score) <= 2e-4, `${path}: ${a.score}`),
+          assert.ok(Math.abs(a.score - fromCaptioner.alternatives[k].score) <= 5e-3, `${path}: ${a.score}`),
         );
       }
     } finally {

@@ -1,7 +1,8 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { resolve } from 'node:path';
 import { loadCorpus } from '../../data/corpus.js';
 import { CONSENSUS_FILE, ConsensusIndex } from '../../decode/consensus.js';
+import type { VectorBits } from '../../decode/consensus-format.js';
 import { writeConsensusIndex } from '../../model/consensus-file.js';
 import { loadModel } from '../../model/model-folder.js';
 import { CaptionerError } from '../../util/errors.js';
@@ -16,6 +17,7 @@ interface ConsensusCommandFlags {
   work: string;
   k: number;
   weight: number;
+  bits: VectorBits;
 }
 
 export function registerConsensus(program: Command): void {
@@ -40,6 +42,17 @@ export function registerConsensus(program: Command): void {
       "weight of the agreement (mean CIDEr-D, 0..10) against the model's length-normalised log-probability",
       nonNegative('--weight'),
       DEFAULT_CONSENSUS.weight,
+    )
+    .addOption(
+      new Option(
+        '--bits <n>',
+        'bits per stored vector value: 4 (half the size, as good on Flickr8k dev) or 8',
+      )
+        .default(4)
+        .argParser((v): VectorBits => {
+          if (v !== '4' && v !== '8') throw new InvalidArgumentError('4 or 8');
+          return Number(v) as VectorBits;
+        }),
     )
     .action(
       runCommand(async (flags: ConsensusCommandFlags) => {
@@ -68,12 +81,13 @@ export function registerConsensus(program: Command): void {
           references: photos.map((m) => m.references),
           encoder: { name: encoder.name, sha256: encoder.sha256 },
           settings: { k: flags.k, weight: flags.weight },
+          bits: flags.bits,
           source: `${photos.length} train photos of ${work}`,
         });
         const { path, bytes } = await writeConsensusIndex(modelDir, index);
         const megabytes = (bytes / 1e6).toFixed(1);
         process.stdout.write(
-          `consensus index of ${index.count} training photos (${index.dim}-d, k ${flags.k}, weight ${flags.weight}) written to ${path} (${megabytes} MB)\n`,
+          `consensus index of ${index.count} training photos (${index.dim}-d, ${index.bits}-bit, k ${flags.k}, weight ${flags.weight}) written to ${path} (${megabytes} MB)\n`,
         );
       }),
     );
