@@ -1,9 +1,11 @@
 /**
  * npm run bench:train [-- --threads 2 --steps 30 --batch 64 --work <dir> --arch merge --skip-pytorch --json]
+ *                     [--embed-dim E --units U --attention-dim A]   (attention: the bundled model's 512s)
  * Trains a decoder for a fixed number of steps on Flickr8k (real pooled features when the work folder
  * has them, else synthetic ones of the same size) and reports target tokens per second, where the time
- * goes and peak memory. When PyTorch is installed (Debian's python3-torch), the same merge model in
- * PyTorch (bench/pytorch_merge.py) is measured right after, in the same run, and the ratio printed.
+ * goes and peak memory. When PyTorch is installed (Debian's python3-torch), the same model in PyTorch
+ * (bench/pytorch_merge.py, bench/pytorch_attention.py) is measured right after, in the same run, and
+ * the ratio printed.
  * With --json the last line is one JSON object.
  */
 import { spawnSync } from 'node:child_process';
@@ -30,6 +32,9 @@ const { values: args } = parseArgs({
     work: { type: 'string', default: process.env.CAPTIONER_WORK },
     arch: { type: 'string', default: 'merge' },
     'skip-pytorch': { type: 'boolean', default: false },
+    'embed-dim': { type: 'string' },
+    units: { type: 'string' },
+    'attention-dim': { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -55,7 +60,19 @@ const workDir = await corpusDir();
 const { corpus, vocabulary } = await loadCorpus(workDir);
 const arch = getArchitecture(args.arch);
 const featureDim = 1280;
-const config = arch.defaults(vocabulary.size, featureDim);
+// Widths other than the architecture's defaults (the bundled attention model: 512 / 512 / 512).
+const widths = Object.fromEntries(
+  (
+    [
+      ['embedDim', args['embed-dim']],
+      ['units', args.units],
+      ['attentionDim', args['attention-dim']],
+    ] as const
+  )
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => [k, Number(v)]),
+);
+const config = arch.validate({ ...arch.defaults(vocabulary.size, featureDim), ...widths });
 const spatial = inputShape(arch, config).length > 1; // an attention model reads the spatial maps
 const inputSize = inputShape(arch, config).reduce((a, b) => a * b, 1);
 let featureSource = spatial ? 'real spatial' : 'real';
@@ -119,10 +136,13 @@ const ms = performance.now() - started;
 const cpu = process.cpuUsage(cpuStart); // every thread of the process
 await engine.close();
 
-/** The same merge model in PyTorch, in a child process, if this machine has it. */
+/** The same model in PyTorch, in a child process, if this machine has it. */
 function pytorchReference(): { tokensPerSecond: number; threads: number } | undefined {
-  if (args['skip-pytorch'] || args.arch !== 'merge') return undefined;
-  const script = fileURLToPath(new URL('./pytorch_merge.py', import.meta.url));
+  if (args['skip-pytorch'] || (args.arch !== 'merge' && args.arch !== 'attention')) return undefined;
+  const script = fileURLToPath(new URL(`./pytorch_${args.arch}.py`, import.meta.url));
+  const c = config as unknown as Record<string, number>;
+  // The attention script takes the batch and widths; the merge script's are fixed (batch 64, 256s).
+  const shape = args.arch === 'attention' ? [batchSize, c.embedDim, c.units, c.attentionDim].map(String) : [];
   const env = { ...process.env };
   // Some machines set these for old OpenBLAS builds; they slow a current one down (see README).
   delete env.OPENBLAS_CORETYPE;
@@ -130,7 +150,7 @@ function pytorchReference(): { tokensPerSecond: number; threads: number } | unde
   let best: { tokensPerSecond: number; threads: number } | undefined;
   for (const t of [1, 2]) {
     for (const python of ['/usr/bin/python3', 'python3']) {
-      const run = spawnSync(python, [script, String(t), String(steps)], { env, encoding: 'utf8' });
+      const run = spawnSync(python, [script, String(t), String(steps), ...shape], { env, encoding: 'utf8' });
       if (run.status !== 0) continue;
       const line = run.stdout.trim().split('\n').pop()!;
       const r = JSON.parse(line) as { tokensPerSecond: number };
@@ -164,7 +184,7 @@ const result = {
   vsPytorch: undefined as undefined | number,
 };
 say(
-  `${result.tokensPerSecond} target tokens/s, ${result.msPerStep} ms/step (${result.tokensPerStep} tokens/step, ${args.arch}, batch ${batchSize}, ${threads} thread(s), vocabulary ${vocabulary.size}, ${featureSource} features)`,
+  `${result.tokensPerSecond} target tokens/s, ${result.msPerStep} ms/step (${result.tokensPerStep} tokens/step, ${args.arch}${Object.keys(widths).length ? ` ${JSON.stringify(widths)}` : ''}, batch ${batchSize}, ${threads} thread(s), vocabulary ${vocabulary.size}, ${featureSource} features)`,
 );
 say(
   `per step: ${Object.entries(result.breakdownMsPerStep)
@@ -180,8 +200,7 @@ result.pytorch = pytorchReference();
 if (result.pytorch) {
   result.vsPytorch = +(result.tokensPerSecond / result.pytorch.tokensPerSecond).toFixed(2);
   say(
-    `PyTorch (same model, batch 64, ${result.pytorch.threads} thread(s), measured just now): ${Math.round(result.pytorch.tokensPerSecond)} tokens/s; captioner is ${result.vsPytorch}× that`,
+    `PyTorch (same model, batch ${args.arch === 'attention' ? batchSize : 64}, ${result.pytorch.threads} thread(s), measured just now): ${Math.round(result.pytorch.tokensPerSecond)} tokens/s; captioner is ${result.vsPytorch}× that`,
   );
-} else if (args.arch === 'merge' && !args['skip-pytorch'])
-  say('PyTorch is not installed here: no reference measured');
+} else if (!args['skip-pytorch']) say('PyTorch is not installed here: no reference measured');
 if (args.json) process.stdout.write(JSON.stringify(result) + '\n');
