@@ -80,9 +80,10 @@ describe('captioner export: the bundle', () => {
         const fromBundle = await bundle.captionPixels(pixels.data, 3);
         const fromCaptioner: CaptionResult = await captioner.caption(path);
         // The same captions; scores close. With one output layer in integers (the merge ensemble) they
-        // agree to the 4 decimals they are rounded to; with every product in integers (the attention
-        // model: the server's quantized kernels against the bundle's graphs, activations quantized at
-        // each step) they differed by up to 2.1e-3 on these photos.
+        // agree to the 4 decimals they are rounded to. With every product in integers (the attention
+        // model) the server folds the int8 embedding into the LSTM's input product at load (a float
+        // table) where the bundle keeps the integer product (see the README): scores differed by up to
+        // 2.1e-3 on these photos.
         const texts = (a: { text: string }[]) => a.map((x) => x.text);
         assert.deepEqual(texts(fromBundle.alternatives), texts(fromCaptioner.alternatives), path);
         fromBundle.alternatives.forEach((a, k) =>
