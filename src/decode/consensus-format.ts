@@ -1,19 +1,23 @@
+import { cocoTokenize } from '../eval/ptb-tokenizer.js';
 import { CaptionerError } from '../util/errors.js';
 
 /**
  * The bytes of a consensus index (`consensus.bin`): what `ConsensusIndex` searches, packed small enough
- * to ship inside a model folder and a browser bundle. Version 2 (written since 2026-11-27) stores each
- * photo's vector as 4-bit codes into a table of 16 int8 levels (or as int8) and the captions as word
- * ids; version 1 (int8 vectors, captions as JSON) is still read.
+ * to ship inside a model folder and a browser bundle. Version 3 (written since 2026-11-27) stores each
+ * photo's vector as 4-bit codes into a table of 16 int8 levels (or as int8) and the captions as ids of
+ * their coco-caption tokens (what CIDEr-D compares: tokenized once, when the index is built, not at
+ * every load). Still read: version 2 (the same, but the ids are of the cleaned captions' words) and
+ * version 1 (int8 vectors, captions as JSON text).
  *
  *   "CAPCONS1", uint32 n (little-endian), n bytes of JSON header,
  *   zero bytes to a multiple of 4, `count` float32 row scales,
  *   `count` rows of vector codes (`dim` int8 values, or ceil(dim/2) bytes of 4-bit codes, low nibble first),
- *   version 2: a zero byte to a multiple of 2, `tokens` uint16 word ids (id i + 1 = words[i], 0 ends a caption).
+ *   versions 2 and 3: a zero byte to a multiple of 2, `tokens` uint16 word ids (id i + 1 = words[i], 0
+ *   ends a caption).
  */
 
 const MAGIC = 'CAPCONS1';
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 
 /** Bits per stored vector value: 8 (int8) or 4 (an index into 16 int8 levels). */
 export type VectorBits = 4 | 8;
@@ -40,8 +44,8 @@ export interface IndexContents {
   scales: Float32Array;
   /** The file's vector section, as stored (the 4-bit codes packed). */
   stored: Uint8Array;
-  /** Each photo's reference captions, as the corpus keeps them (cleaned). */
-  references: string[][];
+  /** Each photo's reference captions as coco-caption tokens (PTB-tokenized, lower-cased, no punctuation). */
+  references: string[][][];
 }
 
 interface FileHeaderV1 extends IndexHeader {
@@ -49,10 +53,11 @@ interface FileHeaderV1 extends IndexHeader {
   references: string[][];
 }
 interface FileHeaderV2 extends IndexHeader {
-  version: 2;
+  /** 3: the words are coco-caption tokens; 2: the cleaned captions' words (tokenized when read). */
+  version: 2 | 3;
   bits: VectorBits;
   levels?: number[];
-  /** Every distinct word of the captions (split at single spaces, so joining them back is exact). */
+  /** Every distinct coco-caption token of the captions. */
   words: string[];
   /** How many captions each photo has. */
   captions: number[];
@@ -112,7 +117,7 @@ export function serializeIndex(index: IndexContents): Uint8Array {
   const tokens: number[] = [];
   for (const refs of index.references)
     for (const caption of refs) {
-      for (const word of caption.split(' ')) {
+      for (const word of caption) {
         let id = ids.get(word);
         if (id === undefined) {
           id = words.push(word);
@@ -125,7 +130,7 @@ export function serializeIndex(index: IndexContents): Uint8Array {
   if (words.length >= 0xffff)
     throw new RangeError(`${words.length} distinct words: more than a consensus index can hold`);
   const header: FileHeaderV2 = {
-    version: 2,
+    version: 3,
     ...index.header,
     bits: index.bits,
     ...(index.levels ? { levels: index.levels } : {}),
@@ -148,7 +153,7 @@ export function serializeIndex(index: IndexContents): Uint8Array {
   return bytes;
 }
 
-/** Reads a `consensus.bin` (version 1 or 2); `where` names it in errors. */
+/** Reads a `consensus.bin` (version 1, 2 or 3); `where` names it in errors. */
 export function parseIndex(bytes: Uint8Array, where: string): IndexContents {
   const bad = (why: string) =>
     new CaptionerError('MODEL_INVALID', `${where} is not a consensus index: ${why}`);
@@ -163,16 +168,16 @@ export function parseIndex(bytes: Uint8Array, where: string): IndexContents {
   } catch {
     throw bad('unreadable header');
   }
-  if (file.version !== 1 && file.version !== 2)
+  if (file.version !== 1 && file.version !== 2 && file.version !== 3)
     throw bad(
-      `version ${String((file as { version?: unknown }).version)}, this captioner reads 1 and ${FORMAT_VERSION}`,
+      `version ${String((file as { version?: unknown }).version)}, this captioner reads 1 to ${FORMAT_VERSION}`,
     );
   const { count, dim } = file;
   if (!(Number.isInteger(count) && count > 0 && Number.isInteger(dim) && dim > 0))
     throw bad('no photos or no dimensions');
   const bits: VectorBits = file.version === 1 ? 8 : file.bits;
   if (bits !== 8 && bits !== 4) throw bad(`${String(bits)}-bit vectors`);
-  const levels = file.version === 2 ? file.levels : undefined;
+  const levels = file.version === 1 ? undefined : file.levels;
   if (bits === 4 && !(Array.isArray(levels) && levels.length <= 16 && levels.every(isInt8)))
     throw bad('4-bit vectors without a table of at most 16 int8 levels');
   const scalesAt = align(12 + jsonLength, 4);
@@ -203,9 +208,14 @@ export function parseIndex(bytes: Uint8Array, where: string): IndexContents {
         vectors[r * dim + d] = levels![code];
       }
   }
-  const references = file.version === 1 ? file.references : readCaptions(file, view, tokensAt, bad);
-  if (!Array.isArray(references) || references.length !== count)
-    throw bad(`${references?.length} photos' references for ${count} vectors`);
+  if (file.version === 1 && !(Array.isArray(file.references) && file.references.length === count))
+    throw bad(`${file.references?.length} photos' references for ${count} vectors`);
+  const references =
+    file.version === 1
+      ? file.references.map((refs) => refs.map(cocoTokenize))
+      : file.version === 2
+        ? readCaptions(file, view, tokensAt, bad).map((refs) => refs.map((w) => cocoTokenize(w.join(' '))))
+        : readCaptions(file, view, tokensAt, bad);
   const header: IndexHeader = {
     k: file.k,
     weight: file.weight,
@@ -222,14 +232,14 @@ function readCaptions(
   view: DataView,
   at: number,
   bad: (why: string) => Error,
-): string[][] {
+): string[][][] {
   const { words, captions, tokens } = file;
   if (!Array.isArray(words) || !Array.isArray(captions) || captions.length !== file.count)
     throw bad('no word list or caption counts');
-  const references: string[][] = [];
+  const references: string[][][] = [];
   let t = 0;
   for (const n of captions) {
-    const refs: string[] = [];
+    const refs: string[][] = [];
     for (let c = 0; c < n; c++) {
       const caption: string[] = [];
       for (;;) {
@@ -239,7 +249,7 @@ function readCaptions(
         if (id > words.length) throw bad(`word id ${id} of ${words.length}`);
         caption.push(words[id - 1]);
       }
-      refs.push(caption.join(' '));
+      refs.push(caption);
     }
     references.push(refs);
   }

@@ -97,13 +97,14 @@ at every step; the search itself stops on its own k finished captions), and the 
 by \`score + ${c.decoding.consensus.weight} · consensus\`, where consensus is the caption's mean CIDEr-D (coco-caption's, on its 0..10
 scale, document frequencies over all the indexed captions) against the captions of each of the photo's
 ${c.decoding.consensus.k} most similar training photos (cosine of the pooled features). \`${c.decoding.consensus.file}\`: the 8 bytes
-\`CAPCONS1\`, a little-endian uint32 n, n bytes of JSON (\`version\` 2, \`count\`, \`dim\`, \`k\`, \`weight\`,
+\`CAPCONS1\`, a little-endian uint32 n, n bytes of JSON (\`version\` 3, \`count\`, \`dim\`, \`k\`, \`weight\`,
 \`encoder\`, \`bits\`, \`levels\`, \`words\`, \`captions\`: each photo's number of captions, \`tokens\`), zero
 bytes up to a multiple of 4, \`count\` float32 scales, \`count\` rows of codes, a zero byte up to a
 multiple of 2, then \`tokens\` uint16 word ids. With \`bits\` 4 a row is ceil(dim / 2) bytes, the low
 nibble first, each code an index into \`levels\` (int8 values); with 8, \`dim\` int8 values. Photo r's
-unit-length vector is its row's values times scales[r]. The captions follow one another, each its word
-ids (id i + 1 is \`words[i]\`; words joined with single spaces) and a 0.
+unit-length vector is its row's values times scales[r]. The captions follow one another, each its
+token ids (id i + 1 is \`words[i]\`: coco-caption's tokens, PTB-tokenized, lower-cased, punctuation
+dropped, as CIDEr-D compares them) and a 0.
 `
     : ''
 }

@@ -112,9 +112,11 @@ export async function loadConsensus(
   option: LoadCaptionerOptions['consensus'],
 ): Promise<ConsensusIndex | undefined> {
   if (option === false) return undefined;
-  const index = await readConsensusIndex(modelDir, encoderSha256);
-  if (!index || option === undefined || option === true) return index;
-  return index.withSettings(option);
+  const read = await readConsensusIndex(modelDir, encoderSha256);
+  const index = read && option !== undefined && option !== true ? read.withSettings(option) : read;
+  // Now, while loading, rather than in the first photo's time.
+  index?.prepare();
+  return index;
 }
 
 class PipelineCaptioner implements Captioner {
