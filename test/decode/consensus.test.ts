@@ -105,7 +105,7 @@ for (const bits of [8, 4] as const)
     assert.throws(() => index.withSettings({ weight: -1 }), RangeError);
   });
 
-test('4-bit rows take half the bytes of int8; a version-1 file (int8, captions as JSON) still reads', () => {
+test('4-bit rows take half the bytes of int8; version-1 and version-2 files still read', () => {
   const vectors = randomVectors(300, 64, 5);
   const references = vectors.map((_, i) => [`a dog number ${i % 7}`, 'two dogs play in the snow']);
   const build = (bits: 4 | 8) =>
@@ -113,6 +113,19 @@ test('4-bit rows take half the bytes of int8; a version-1 file (int8, captions a
   const [four, eight] = [build(4).serialize().length, build(8).serialize().length];
   // Half a byte less per value (the headers differ by a few bytes).
   assert.ok(Math.abs(eight - four - (300 * 64) / 2) < 100, `${four} bytes against ${eight}`);
+
+  // Version 2 held the cleaned captions' words, tokenized when read (these captions' words are their
+  // coco tokens already): the same header but its version, the same ranking.
+  const v3 = build(8).serialize();
+  const v2 = v3.slice();
+  const at = new TextDecoder().decode(v3).indexOf('"version":3');
+  assert.ok(at > 0);
+  v2[at + '"version":'.length] = '2'.charCodeAt(0);
+  const two = ConsensusIndex.parse(v2);
+  assert.deepEqual(
+    two.rerank(vectors[3], [{ text: 'a dog number 3', score: -1 }]),
+    build(8).rerank(vectors[3], [{ text: 'a dog number 3', score: -1 }]),
+  );
 
   const old = ConsensusIndex.parse(versionOneFile(vectors, references));
   assert.deepEqual([old.count, old.dim, old.bits], [300, 64, 8]);
