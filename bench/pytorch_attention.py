@@ -11,12 +11,12 @@ Usage: python3 pytorch_attention.py THREADS STEPS BATCH EMBED UNITS ATTENTION
 Prints one JSON line with tokensPerSecond. Run it with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset
 (bench/train.ts does).
 """
-import json
 import sys
-import time
 
 import torch
 from torch import nn
+
+from pytorch_timing import time_training
 
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
 steps = int(sys.argv[2]) if len(sys.argv) > 2 else 12
@@ -68,21 +68,10 @@ tokens = torch.randint(4, V, (B, T))
 targets = torch.randint(4, V, (B, T))
 
 
-def step():
-    opt.zero_grad()
+def loss_of():
     logits, alphas = model(regions, tokens)
     penalty = ((1 - alphas.sum(1)) ** 2).sum(1).mean()
-    loss = loss_fn(logits.reshape(-1, V), targets.reshape(-1)) + penalty
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-    opt.step()
+    return loss_fn(logits.reshape(-1, V), targets.reshape(-1)) + penalty
 
 
-for _ in range(3):
-    step()
-start = time.perf_counter()
-for _ in range(steps):
-    step()
-seconds = time.perf_counter() - start
-print(json.dumps({"engine": "pytorch", "threads": threads, "msPerStep": seconds / steps * 1000,
-                  "tokensPerSecond": B * T * steps / seconds, "torch": torch.__version__}))
+time_training(loss_of, model, opt, threads, steps, B * T)

@@ -4,12 +4,12 @@ Embedding 256, LSTM 256, Dense 256 relu, Dense V, dropout 0.5 on the image and t
 batch 64 of captions 12 tokens long, random 1,280-d features. Prints one JSON line with
 tokensPerSecond. Run it with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (bench/train.ts does).
 """
-import json
 import sys
-import time
 
 import torch
 from torch import nn
+
+from pytorch_timing import time_training
 
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
 steps = int(sys.argv[2]) if len(sys.argv) > 2 else 12
@@ -40,20 +40,9 @@ tokens = torch.randint(4, V, (B, T))
 targets = torch.randint(4, V, (B, T))
 
 
-def step():
-    opt.zero_grad()
+def loss_of():
     logits = model(feats, tokens)
-    loss = loss_fn(logits.reshape(-1, V), targets.reshape(-1))
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-    opt.step()
+    return loss_fn(logits.reshape(-1, V), targets.reshape(-1))
 
 
-for _ in range(3):
-    step()
-start = time.perf_counter()
-for _ in range(steps):
-    step()
-seconds = time.perf_counter() - start
-print(json.dumps({"engine": "pytorch", "threads": threads, "msPerStep": seconds / steps * 1000,
-                  "tokensPerSecond": B * T * steps / seconds, "torch": torch.__version__}))
+time_training(loss_of, model, opt, threads, steps, B * T)
