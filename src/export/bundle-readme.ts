@@ -22,7 +22,14 @@ ${rows(g.outputs)}
 
 function u8s8(c: BundleConfig): string {
   const e = c.encoder.u8s8;
-  if (e.emulation === 'none') return '';
+  if (e.emulation === 'none')
+    return e.layers === 0
+      ? ''
+      : ` Its ${e.layers} int8 convolutions are written as exact float convolutions of integer values (the
+activations minus their zero point, the int8 weights cast to float; exact while every sum stays under
+2^24), then onnxruntime's requantization (the sum times its float32 scale, rounded half to even, plus the
+zero point): the features onnxruntime's int8 kernels give, bit for bit, on a runtime that runs float
+convolutions faster than int8 ones (onnxruntime-web spreads only its float convolutions over its threads).`;
   return ` Its int8 convolutions compute what onnxruntime's x86 AVX2 kernels compute, the features the
 model was trained on: those kernels add the products of each pair of neighbouring inputs in 16 bits, with
 saturation, where WebAssembly, ARM and VNNI CPUs compute exactly. ${e.layers} convolutions are computed as

@@ -29,6 +29,10 @@ type TensorProto = onnxProto.onnx.ITensorProto;
  * mostly in the stem and the expansion layers): `calibrated` pairs, measured over photos by
  * `findSaturatingPairs`, keep the encoder nearly as fast as the plain one, and exact except on a photo
  * that saturates a pair no calibration photo did (the features then move by a hair).
+ *
+ * The same rewrite without any pair (`everyLayer`, no pairs) is what the bundle ships on machines whose
+ * onnxruntime computes exactly: onnxruntime-web runs its float convolutions on all its threads and its
+ * int8 ones on one, so the exact float form is the faster way to the same features.
  */
 
 /**
@@ -50,6 +54,13 @@ export interface EmulationOptions {
    * saturate), which onnxruntime-web runs faster than its int8 kernel between float layers (default true).
    */
   depthwise?: boolean;
+  /**
+   * Rewrite the layers without a pair to correct as well (exact float convolutions): onnxruntime-web
+   * spreads its float convolutions over its threads but not its int8 ones (default false).
+   */
+  everyLayer?: boolean;
+  /** With `everyLayer`: layers with more weights than this stay int8 where no pair needs them rewritten. */
+  maxFloatWeights?: number;
 }
 
 /** Rewrites an encoder so that WebAssembly computes what onnxruntime's AVX2 kernels compute. */
@@ -106,7 +117,9 @@ export function emulateU8S8Saturation(
       : wanted === 'all' || (options.exactLayers ?? [0]).includes(index)
         ? saturablePairs(conv)
         : (wanted[index] ?? []).filter(([, , peak]) => peak >= margin).map(([co, k]) => pairAt(conv, co, k));
-    if (!conv || (conv.group === 1 && pairs.length === 0)) {
+    const rewrite =
+      options.everyLayer && (conv?.w.length ?? 0) <= (options.maxFloatWeights ?? Number.POSITIVE_INFINITY);
+    if (!conv || (conv.group === 1 && pairs.length === 0 && !rewrite)) {
       nodes.push(n); // no pair to correct: onnxruntime's own kernel computes the same everywhere
       continue;
     }
