@@ -65,6 +65,7 @@ const readyOf = async () => {
     startMs: Number(await status.getAttribute('data-start-ms')),
     threads: Number(await status.getAttribute('data-threads')),
     foldMs: Number(await status.getAttribute('data-fold-ms')),
+    foldedInWorker: (await status.getAttribute('data-folded-in-worker')) === 'true',
     encoderMs: Number(await status.getAttribute('data-encoder-ms')),
     decoderMs: Number(await status.getAttribute('data-decoder-ms')),
   };
@@ -78,7 +79,7 @@ for (let i = 0; i < 5; i++) {
   const visit = await readyOf();
   fromCache.push(visit.ms);
   parts.push(
-    `${visit.ms} (files ${visit.filesMs}, folding ${visit.foldMs}, runtime + encoder ${visit.encoderMs}, decoder ${visit.decoderMs}; ${visit.threads} threads)`,
+    `${visit.ms} (files ${visit.filesMs}, folding ${visit.foldMs}${visit.foldedInWorker ? ' in the worker' : ''}, runtime + encoder ${visit.encoderMs}, decoder ${visit.decoderMs}; ${visit.threads} threads)`,
   );
   if (i < 4) await visit.page.close();
   else {

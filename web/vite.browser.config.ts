@@ -10,6 +10,9 @@ import { browserResolve, browserRollup, browserRuntime } from './vite.shared.js'
 export default defineConfig({
   plugins: [browserRuntime()],
   resolve: browserResolve,
+  // The model-loading worker (dist/browser/assets/) is found relative to this module, wherever an
+  // application serves the package from.
+  base: './',
   logLevel: 'warn',
   build: {
     lib: {

@@ -24,7 +24,7 @@ export class BundleCaptioner {
     readonly config: BundleConfig,
     private readonly encoder: Session,
     private readonly decoder: OnnxStepDecoder,
-    private readonly consensus?: ConsensusIndex,
+    private consensusFile?: { bytes: Uint8Array; name: string },
   ) {
     const p = config.preprocessing;
     this.lut = normalizationTable(p.mean, p.std);
@@ -36,19 +36,21 @@ export class BundleCaptioner {
   static async create(
     config: BundleConfig,
     read: (file: string) => Promise<Uint8Array>,
-    options: { threads?: number } = {},
+    options: { threads?: number; folded?: boolean } = {},
   ): Promise<BundleCaptioner> {
     checkConfig(config);
     const { decoder: d } = config;
     const t0 = performance.now();
     // The int8 weights' dequantization folded into float weights here: onnxruntime-web would redo it
     // at every run (the int8 weights of integer products stay int8: DynamicQuantizeMatMul reads them).
+    // (`folded`: done already, in the page's loading worker.)
+    const fold = options.folded ? (bytes: Uint8Array) => bytes : foldDequantization;
     const consensusFile = config.decoding.consensus?.file;
     const [encoderBytes, startBytes, stepBytes, consensus] = await Promise.all([
-      read(config.encoder.file).then(foldDequantization),
-      d.start ? read(d.start.file).then(foldDequantization) : undefined,
-      read(d.step.file).then(foldDequantization),
-      consensusFile ? read(consensusFile).then((b) => ConsensusIndex.parse(b, consensusFile)) : undefined,
+      read(config.encoder.file).then(fold),
+      d.start ? read(d.start.file).then(fold) : undefined,
+      read(d.step.file).then(fold),
+      consensusFile ? read(consensusFile).then((bytes) => ({ bytes, name: consensusFile })) : undefined,
     ]);
     const startInput = d.start?.inputs[0].dims.slice(1).map(Number) ?? [config.model.featureDim];
     // Built untyped: StepModels may gain fields (startShape for attention models) that older ones lack.
@@ -75,9 +77,17 @@ export class BundleCaptioner {
     const decoder = await OnnxStepDecoder.create(models);
     const t3 = performance.now();
     const captioner = new BundleCaptioner(config, encoder, decoder, consensus);
-    // The reranker's document frequencies (~1 s of the main thread) once the page has shown it is
-    // ready, rather than in the first photo's time (a photo asked for sooner builds them itself).
-    if (consensus) setTimeout(() => consensus.prepare(), 100);
+    // The reranker's index parsed (~0.15 s) and its document frequencies built (~1 s of the main
+    // thread) once the page has shown it is ready, rather than before or in the first photo's time (a
+    // photo asked for sooner does it itself; a damaged index is reported then, or here, on the console).
+    if (consensus)
+      setTimeout(() => {
+        try {
+          captioner.consensus?.prepare();
+        } catch (error) {
+          console.error(error);
+        }
+      }, 100);
     captioner.timings = { foldMs: round(t1 - t0), encoderMs: round(t2 - t1), decoderMs: round(t3 - t2) };
     return captioner;
   }
@@ -87,6 +97,18 @@ export class BundleCaptioner {
    * start included: it starts with the first session), the decoder's sessions.
    */
   timings = { foldMs: 0, encoderMs: 0, decoderMs: 0 };
+
+  private parsedConsensus?: ConsensusIndex;
+
+  /** The reranker's index, parsed at its first use. */
+  private get consensus(): ConsensusIndex | undefined {
+    if (this.consensusFile) {
+      const { bytes, name } = this.consensusFile;
+      this.parsedConsensus = ConsensusIndex.parse(bytes, name);
+      this.consensusFile = undefined;
+    }
+    return this.parsedConsensus;
+  }
 
   /** [height, width] the photo must be squashed to before `captionPixels`. */
   get inputSize(): [number, number] {

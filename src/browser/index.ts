@@ -19,7 +19,8 @@ import { CaptionerError } from '../util/errors.js';
 import { BundleCaptioner } from './bundle-captioner.js';
 import { browser } from './dom.js';
 import { photoPixels, type ImageSource, type Resampling } from './image.js';
-import { fetchModelFiles, type LoadProgress } from './model-files.js';
+import type { LoadProgress } from './model-files.js';
+import { loadModelFiles } from './model-loading.js';
 
 export type { BundleConfig } from '../export/bundle-format.js';
 export type {
@@ -53,12 +54,19 @@ export interface LoadOptions {
   onProgress?: (progress: LoadProgress) => void;
   /** How photos are squashed to the network's size (default 'lanczos3', as the server does). */
   resampling?: Resampling;
+  /**
+   * Read the files and fold their int8 weights in a module worker, beside the runtime's start (default
+   * true where the browser has workers; false: on the main thread).
+   */
+  worker?: boolean;
 }
 
 export interface LoadTimings {
   filesMs: number;
   startMs: number;
+  /** Folding the int8 weights: in the loading worker (within `filesMs`) when `foldedInWorker`. */
   foldMs: number;
+  foldedInWorker?: boolean;
   encoderMs: number;
   decoderMs: number;
 }
@@ -124,24 +132,34 @@ export async function loadCaptioner(options: LoadOptions): Promise<BrowserCaptio
   // A page that started the runtime before has its wasm in the HTTP cache: start it at once, before
   // the model's config is even fetched (its start, not reading the model, is the longer wait).
   if (runtimeStartedBefore(options.wasmPaths)) startRuntime();
-  const { config, files, fromCache } = await fetchModelFiles(base.href, {
+  const { config, files, fromCache, folded, foldMs } = await loadModelFiles(base.href, {
     cacheName: options.cache,
     onProgress: options.onProgress,
     prefetch: options.wasmPaths ? [{ url: options.wasmPaths + ORT_WASM_FILE, bytes: 14_239_897 }] : [],
     onCacheChecked: (cached) => cached && startRuntime(),
+    worker: options.worker,
   });
   startRuntime();
   const t1 = performance.now();
   const total = config.files.reduce((a, f) => a + f.bytes, 0);
   options.onProgress?.({ phase: 'start', loaded: total, total, fromCache });
-  const core = await BundleCaptioner.create(config, async (name) => {
-    const bytes = files.get(name);
-    if (!bytes) throw new CaptionerError('MODEL_INVALID', `the bundle has no ${name}`);
-    return bytes;
-  });
+  const core = await BundleCaptioner.create(
+    config,
+    async (name) => {
+      const bytes = files.get(name);
+      if (!bytes) throw new CaptionerError('MODEL_INVALID', `the bundle has no ${name}`);
+      return bytes;
+    },
+    { folded },
+  );
   const t2 = performance.now();
   options.onProgress?.({ phase: 'ready', loaded: total, total, fromCache });
-  const timings = { filesMs: round(t1 - t0), startMs: round(t2 - t1), ...core.timings };
+  const timings = {
+    filesMs: round(t1 - t0),
+    startMs: round(t2 - t1),
+    ...core.timings,
+    ...(folded ? { foldMs: round(foldMs), foldedInWorker: true } : {}),
+  };
   return new WebCaptioner(core, webRuntimeInfo(), fromCache, timings, options.resampling ?? 'lanczos3');
 }
 

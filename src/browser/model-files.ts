@@ -40,12 +40,9 @@ export async function fetchModelFiles(
   const cache = await openCache(options.cacheName ?? 'captioner-model');
   const configUrl = new URL(BUNDLE_FILES.config, baseUrl).href;
   const config = await fetchConfig(get, configUrl, cache);
-  const wanted = [
-    config.encoder.file,
-    config.decoder.start?.file,
-    config.decoder.step.file,
-    config.decoding.consensus?.file,
-  ].filter((f): f is string => f !== undefined);
+  const wanted = [...graphFiles(config), config.decoding.consensus?.file].filter(
+    (f): f is string => f !== undefined,
+  );
   const entries = wanted.map((name) => {
     const entry = config.files.find((f) => f.name === name);
     if (!entry) throw new CaptionerError('MODEL_INVALID', `config.json lists no file ${name}`);
@@ -106,6 +103,13 @@ export async function fetchModelFiles(
     })().catch(() => undefined);
   }
   return { config, files, fromCache };
+}
+
+/** The bundle's ONNX graphs (whose int8 weights are folded before their sessions open). */
+export function graphFiles(config: BundleConfig): string[] {
+  return [config.encoder.file, config.decoder.start?.file, config.decoder.step.file].filter(
+    (f): f is string => f !== undefined,
+  );
 }
 
 async function openCache(name: string | false): Promise<CacheLike | undefined> {

@@ -79,6 +79,8 @@ describe('on-device captioning in Chromium (real model)', { skip: chromiumMissin
     const cores = Number(await page.evaluate('navigator.hardwareConcurrency'));
     await page.locator('#model-status[data-ready="true"]').waitFor({ timeout: 120_000 });
     const threads = Number(await page.locator('#model-status').getAttribute('data-threads'));
+    // The files were read and their weights folded in the page's loading worker, not its main thread.
+    assert.equal(await page.locator('#model-status').getAttribute('data-folded-in-worker'), 'true');
     assert.ok(
       threads >= Math.min(2, cores) && threads <= Math.min(4, cores),
       `${threads} threads, ${cores} cores`,

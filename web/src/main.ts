@@ -388,6 +388,7 @@ function loadModel() {
       ui.modelStatus.dataset.filesMs = String(captioner.loadTimings.filesMs);
       ui.modelStatus.dataset.startMs = String(captioner.loadTimings.startMs);
       ui.modelStatus.dataset.foldMs = String(captioner.loadTimings.foldMs);
+      ui.modelStatus.dataset.foldedInWorker = String(captioner.loadTimings.foldedInWorker === true);
       ui.modelStatus.dataset.encoderMs = String(captioner.loadTimings.encoderMs);
       ui.modelStatus.dataset.decoderMs = String(captioner.loadTimings.decoderMs);
       ui.modelStatus.dataset.threads = String(captioner.runtime.threads);
