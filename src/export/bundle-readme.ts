@@ -25,7 +25,7 @@ function u8s8(c: BundleConfig): string {
   if (e.emulation === 'none')
     return e.layers === 0
       ? ''
-      : ` Its ${e.layers} int8 convolutions are written as exact float convolutions of integer values (the
+      : ` ${e.layers} of its int8 convolutions are written as exact float convolutions of integer values (the
 activations minus their zero point, the int8 weights cast to float; exact while every sum stays under
 2^24), then onnxruntime's requantization (the sum times its float32 scale, rounded half to even, plus the
 zero point): the features onnxruntime's int8 kernels give, bit for bit, on a runtime that runs float
