@@ -41,6 +41,11 @@ export function addConsensusOptions(command: Command): Command {
       '--consensus-weight <w>',
       "consensus reranking: the weight of the captions' agreement against the model's score (default: the index's)",
       nonNegative('--consensus-weight'),
+    )
+    .option(
+      '--consensus-bleu-weight <w>',
+      "consensus reranking: the weight of the captions' agreement in BLEU-4 (default: the index's)",
+      nonNegative('--consensus-bleu-weight'),
     );
 }
 
@@ -49,11 +54,15 @@ export interface ConsensusFlags {
   consensus?: boolean;
   consensusK?: number;
   consensusWeight?: number;
+  consensusBleuWeight?: number;
 }
 
 /** The loader's `consensus` option from the flags. */
-export function consensusOption(flags: ConsensusFlags): boolean | { k?: number; weight?: number } {
+export function consensusOption(
+  flags: ConsensusFlags,
+): boolean | { k?: number; weight?: number; bleuWeight?: number } {
   if (flags.consensus === false) return false;
-  if (flags.consensusK === undefined && flags.consensusWeight === undefined) return true;
-  return { k: flags.consensusK, weight: flags.consensusWeight };
+  const { consensusK: k, consensusWeight: weight, consensusBleuWeight: bleuWeight } = flags;
+  if (k === undefined && weight === undefined && bleuWeight === undefined) return true;
+  return { k, weight, bleuWeight };
 }

@@ -25,6 +25,8 @@ export type VectorBits = 4 | 8;
 export interface IndexHeader {
   k: number;
   weight: number;
+  /** The weight of the agreement in BLEU-4 (absent in indexes written before 2026-11-27: 0). */
+  bleuWeight?: number;
   /** The encoder whose pooled vectors these are: a query from another means nothing. */
   encoder: { name: string; sha256: string };
   count: number;
@@ -219,6 +221,7 @@ export function parseIndex(bytes: Uint8Array, where: string): IndexContents {
   const header: IndexHeader = {
     k: file.k,
     weight: file.weight,
+    ...(file.bleuWeight ? { bleuWeight: file.bleuWeight } : {}),
     encoder: file.encoder,
     count,
     dim,

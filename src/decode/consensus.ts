@@ -1,4 +1,5 @@
 import type { Vocabulary } from '../data/vocabulary.js';
+import { maxReferenceCounts, sentenceBleu } from '../eval/bleu.js';
 import { CiderD } from '../eval/cider.js';
 import { cocoTokenize } from '../eval/ptb-tokenizer.js';
 import { CaptionerError } from '../util/errors.js';
@@ -20,7 +21,8 @@ import { Int8Dots } from './similarity-kernel.js';
  * agree with what people wrote about the most similar training photos. A photo's k nearest training
  * photos (cosine of the encoder's pooled vectors) lend their reference captions; each candidate gets its
  * mean CIDEr-D against them (document frequencies over all the training references), and the captions are
- * ranked by `score + weight · consensus`. A caption the model likes but that no similar photo's
+ * ranked by `score + weight · consensus` (+ `bleuWeight` · their mean sentence BLEU-4 against the same
+ * photos' captions, where the index sets it). A caption the model likes but that no similar photo's
  * description supports ("a man in a red shirt ..." for a dog) falls behind one that people would write.
  *
  * The index is one file (`consensus.bin`) in the model folder and in the exported bundle: the same bytes
@@ -35,6 +37,11 @@ export interface ConsensusSettings {
   k: number;
   /** The weight of the consensus (CIDEr-D on coco's 0..10 scale) against the length-normalised log-probability. */
   weight: number;
+  /**
+   * The weight of the agreement in BLEU-4 (0..1: each neighbour's sentence BLEU-4, add-one smoothed,
+   * averaged), added to the CIDEr-D term; 0 or absent: none.
+   */
+  bleuWeight?: number;
 }
 
 /** A caption the reranker can reorder: its text and its length-normalised log-probability. */
@@ -50,7 +57,8 @@ export class ConsensusIndex {
   private constructor(private readonly contents: IndexContents) {}
 
   get settings(): ConsensusSettings {
-    return { k: this.contents.header.k, weight: this.contents.header.weight };
+    const { k, weight, bleuWeight } = this.contents.header;
+    return { k, weight, ...(bleuWeight ? { bleuWeight } : {}) };
   }
   get encoder(): { name: string; sha256: string } {
     return this.contents.header.encoder;
@@ -102,10 +110,14 @@ export class ConsensusIndex {
     });
   }
 
-  /** The same index with other settings (k, weight), e.g. to tune them on dev. */
+  /** The same index with other settings (k, weight, bleuWeight), e.g. to tune them on dev. */
   withSettings(settings: Partial<ConsensusSettings>): ConsensusIndex {
     const { header } = this.contents;
-    const next = { k: settings.k ?? header.k, weight: settings.weight ?? header.weight };
+    const next = {
+      k: settings.k ?? header.k,
+      weight: settings.weight ?? header.weight,
+      bleuWeight: settings.bleuWeight ?? header.bleuWeight ?? 0,
+    };
     checkSettings(next);
     const index = new ConsensusIndex({ ...this.contents, header: { ...header, ...next } });
     index.cider = this.cider;
@@ -176,16 +188,28 @@ export class ConsensusIndex {
     const rows = this.nearest(pooled);
     this.prepare();
     const cider = this.cider!;
-    const { weight } = this.contents.header;
+    const { weight, bleuWeight = 0 } = this.contents.header;
+    // BLEU-4 against each neighbour's captions (clipped by the most any one of them has an n-gram).
+    const neighbours =
+      bleuWeight > 0
+        ? rows.map((row) => {
+            const refs = this.contents.references[row];
+            return { clip: maxReferenceCounts(refs, 4), lengths: refs.map((r) => r.length) };
+          })
+        : [];
     const scored = candidates.map((c) => {
       const tokens = cocoTokenize(c.text);
       let sum = 0;
       for (const row of rows) sum += cider.score(row, tokens);
-      return { ...c, consensus: sum / rows.length };
+      let bleu = 0;
+      for (const { clip, lengths } of neighbours) bleu += sentenceBleu(tokens, clip, lengths);
+      const agreement =
+        weight * (sum / rows.length) + (neighbours.length ? (bleuWeight * bleu) / neighbours.length : 0);
+      return { c: { ...c, consensus: sum / rows.length }, agreement };
     });
     // Stable: equal totals keep the beam's order.
     return scored
-      .map((c, i) => ({ c, i, total: c.score + weight * c.consensus }))
+      .map(({ c, agreement }, i) => ({ c, i, total: c.score + agreement }))
       .sort((a, b) => b.total - a.total || a.i - b.i)
       .map(({ c }) => c);
   }
@@ -222,10 +246,12 @@ export async function beamSearchReranked(
   return found.map((list, i) => consensus.index.rerank(consensus.pooled[i], list).slice(0, results));
 }
 
-function checkSettings({ k, weight }: ConsensusSettings): void {
+function checkSettings({ k, weight, bleuWeight = 0 }: ConsensusSettings): void {
   if (!Number.isInteger(k) || k < 1) throw new RangeError(`consensus k must be a whole number ≥ 1, got ${k}`);
   if (!Number.isFinite(weight) || weight < 0)
     throw new RangeError(`consensus weight must be ≥ 0, got ${weight}`);
+  if (!Number.isFinite(bleuWeight) || bleuWeight < 0)
+    throw new RangeError(`consensus BLEU weight must be ≥ 0, got ${bleuWeight}`);
 }
 
 function normalise(v: ArrayLike<number>): Float32Array {

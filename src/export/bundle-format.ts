@@ -128,7 +128,7 @@ export interface BundleConfig {
      * weight · their mean CIDEr-D against the captions of the photo's k most similar training photos
      * (cosine of the pooled features), the index in `file`.
      */
-    consensus?: { file: string; k: number; weight: number; photos: number };
+    consensus?: { file: string; k: number; weight: number; bleuWeight?: number; photos: number };
   };
   files: BundleFile[];
 }

@@ -101,10 +101,10 @@ ${
 Consensus reranking (\`decoding.consensus\`): the beam search keeps the ${RERANK_POOL} best (by score) of every
 caption it could have ended (each live hypothesis followed by the end marker, where the rules allow it,
 at every step; the search itself stops on its own k finished captions), and the captioner reorders them
-by \`score + ${c.decoding.consensus.weight} · consensus\`, where consensus is the caption's mean CIDEr-D (coco-caption's, on its 0..10
+by \`score + ${c.decoding.consensus.weight} · consensus${c.decoding.consensus.bleuWeight ? ` + ${c.decoding.consensus.bleuWeight} · bleu` : ''}\`, where consensus is the caption's mean CIDEr-D (coco-caption's, on its 0..10
 scale, document frequencies over all the indexed captions) against the captions of each of the photo's
-${c.decoding.consensus.k} most similar training photos (cosine of the pooled features). \`${c.decoding.consensus.file}\`: the 8 bytes
-\`CAPCONS1\`, a little-endian uint32 n, n bytes of JSON (\`version\` 3, \`count\`, \`dim\`, \`k\`, \`weight\`,
+${c.decoding.consensus.k} most similar training photos (cosine of the pooled features)${c.decoding.consensus.bleuWeight ? ", and bleu its mean sentence BLEU-4 against each of those photos' captions (0..1; n-gram counts clipped by the most any one caption has, add-one smoothing above unigrams, the brevity penalty against the closest length)" : ''}. \`${c.decoding.consensus.file}\`: the 8 bytes
+\`CAPCONS1\`, a little-endian uint32 n, n bytes of JSON (\`version\` 3, \`count\`, \`dim\`, \`k\`, \`weight\`, \`bleuWeight\`,
 \`encoder\`, \`bits\`, \`levels\`, \`words\`, \`captions\`: each photo's number of captions, \`tokens\`), zero
 bytes up to a multiple of 4, \`count\` float32 scales, \`count\` rows of codes, a zero byte up to a
 multiple of 2, then \`tokens\` uint16 word ids. With \`bits\` 4 a row is ceil(dim / 2) bytes, the low

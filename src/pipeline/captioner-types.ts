@@ -91,7 +91,7 @@ export interface ModelCard {
    * Present when the model reranks its beam by consensus with the captions of the k most similar of
    * `photos` training photos (score + weight · CIDEr-D against them).
    */
-  consensus?: { k: number; weight: number; photos: number };
+  consensus?: { k: number; weight: number; bleuWeight?: number; photos: number };
 }
 
 export interface Captioner {

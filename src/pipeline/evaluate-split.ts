@@ -143,7 +143,13 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
       });
       lengthPenalty ??= captioner.card.lengthPenalty;
       consensus = captioner.card.consensus
-        ? { k: captioner.card.consensus.k, weight: captioner.card.consensus.weight }
+        ? {
+            k: captioner.card.consensus.k,
+            weight: captioner.card.consensus.weight,
+            ...(captioner.card.consensus.bleuWeight
+              ? { bleuWeight: captioner.card.consensus.bleuWeight }
+              : {}),
+          }
         : false;
       maxLength ??= defaultMaxLength(configured.maxCaptionLength);
       try {

@@ -215,3 +215,42 @@ test('the int8 dot-product kernel (WebAssembly SIMD) gives the JS loop’s sums 
   // A width that is no multiple of 16: the JS loop.
   assert.equal(new Int8Dots(int8(3 * 20), 3, 20).simd, false);
 });
+
+test('the BLEU-4 agreement: its own weight, added to CIDEr-D’s, kept by the file, 0 by default', () => {
+  const vectors = [Float32Array.from([1, 0.1, 0]), Float32Array.from([1, 0.12, 0.01])];
+  const references = [
+    ['a dog runs on the grass', 'a brown dog runs on the green grass'],
+    ['a dog runs on the grass', 'the dog is running on grass'],
+  ];
+  const index = ConsensusIndex.build({
+    vectors,
+    references,
+    encoder: ENCODER,
+    settings: { k: 2, weight: 0 },
+  });
+  assert.deepEqual(index.settings, { k: 2, weight: 0 });
+  // With no agreement weight the model's order stands; with BLEU's alone the caption that shares the
+  // references' 4-grams wins.
+  const beam = [
+    { text: 'a dog on grass', score: -1.0, id: 'short' },
+    { text: 'a dog runs on the grass', score: -1.3, id: 'ngrams' },
+  ];
+  assert.deepEqual(
+    index.rerank(vectors[0], beam).map((c) => c.id),
+    ['short', 'ngrams'],
+  );
+  const withBleu = index.withSettings({ bleuWeight: 2 });
+  assert.deepEqual(withBleu.settings, { k: 2, weight: 0, bleuWeight: 2 });
+  assert.deepEqual(
+    withBleu.rerank(vectors[0], beam).map((c) => c.id),
+    ['ngrams', 'short'],
+  );
+  // The weight survives the file; a negative one is refused.
+  const read = ConsensusIndex.parse(withBleu.serialize());
+  assert.deepEqual(read.settings, { k: 2, weight: 0, bleuWeight: 2 });
+  assert.deepEqual(
+    read.rerank(vectors[0], beam).map((c) => c.id),
+    ['ngrams', 'short'],
+  );
+  assert.throws(() => index.withSettings({ bleuWeight: -1 }), RangeError);
+});

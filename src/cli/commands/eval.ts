@@ -132,7 +132,11 @@ export function describeDecoding(d: Evaluation['decoding']): string {
     `at most ${d.maxLength} words`,
     d.blockTrigrams ? 'trigram blocking' : 'no trigram blocking',
     d.badEndings ? 'no dangling end' : 'dangling ends allowed',
-    ...(d.consensus ? [`consensus reranking (k ${d.consensus.k}, weight ${d.consensus.weight})`] : []),
+    ...(d.consensus
+      ? [
+          `consensus reranking (k ${d.consensus.k}, weight ${d.consensus.weight}${d.consensus.bleuWeight ? `, BLEU weight ${d.consensus.bleuWeight}` : ''})`,
+        ]
+      : []),
   ].join(', ');
 }
 
@@ -183,6 +187,12 @@ function recordedDecoding(d: Evaluation['decoding']): Record<string, number | st
       : d.integerProducts
         ? 1
         : 0,
-    ...(d.consensus ? { consensusK: d.consensus.k, consensusWeight: d.consensus.weight } : {}),
+    ...(d.consensus
+      ? {
+          consensusK: d.consensus.k,
+          consensusWeight: d.consensus.weight,
+          consensusBleuWeight: d.consensus.bleuWeight ?? 0,
+        }
+      : {}),
   };
 }
