@@ -40,9 +40,14 @@ test('captioner consensus indexes the training photos; captions are reranked wit
     '2',
     '--weight',
     '1000',
+    '--bleu-weight',
+    '0',
   ]);
   assert.equal(built.code, 0, built.stderr);
-  assert.match(built.stdout, /consensus index of 4 training photos \(1280-d, 4-bit, k 2, weight 1000\)/);
+  assert.match(
+    built.stdout,
+    /consensus index of 4 training photos \(1280-d, 4-bit, k 2, weight 1000, BLEU weight 0\)/,
+  );
   assert.ok((await stat(join(withIndex, 'consensus.bin'))).size > (4 * 1280) / 2);
 
   const evaluate = (source: string[], extra: string[], name: string) =>
@@ -55,6 +60,8 @@ test('captioner consensus indexes the training photos; captions are reranked wit
   assert.deepEqual(on.summary.consensus, { k: 2, weight: 1000 });
   assert.equal(off.summary.consensus, false);
   assert.deepEqual(zero.summary.consensus, { k: 2, weight: 0 });
+  const bleu = await evaluate(['--work', work], ['--beam', '5', '--consensus-bleu-weight', '2'], 'bleu');
+  assert.deepEqual(bleu.summary.consensus, { k: 2, weight: 1000, bleuWeight: 2 });
   // The stored vectors and the photos: the same reranked captions.
   assert.deepEqual(onPhotos.captions, on.captions);
   // The weight matters: 1000 ranks by agreement, 0 by the model's score (over the reranker's pool).
