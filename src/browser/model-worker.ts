@@ -37,14 +37,13 @@ async function load(request: WorkerRequest): Promise<void> {
     if (bytes) files.set(name, foldDequantization(bytes));
   }
   const foldMs = performance.now() - t0;
-  const list = [...files];
   // Transferred, not copied (a slice first where a file is a view into a larger buffer).
-  const own = list.map(
-    ([name, b]) =>
-      [name, b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice()] as const,
-  );
+  const own = [...files].map(([name, b]): [string, Uint8Array] => [
+    name,
+    b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice(),
+  ]);
   scope.postMessage(
-    { type: 'done', config, files: own.map(([n, b]) => [n, b]), fromCache, foldMs },
+    { type: 'done', config, files: own, fromCache, foldMs },
     own.map(([, b]) => b.buffer as ArrayBuffer),
   );
 }

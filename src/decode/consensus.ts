@@ -1,6 +1,7 @@
 import type { Vocabulary } from '../data/vocabulary.js';
-import { maxReferenceCounts, sentenceBleu } from '../eval/bleu.js';
+import { maxReferenceCounts, sentenceBleuOfCounts } from '../eval/bleu.js';
 import { CiderD } from '../eval/cider.js';
+import { ngramCounts } from '../eval/ngrams.js';
 import { cocoTokenize } from '../eval/ptb-tokenizer.js';
 import { CaptionerError } from '../util/errors.js';
 import type { StepDecoder } from '../model/step-decoder.js';
@@ -202,9 +203,13 @@ export class ConsensusIndex {
       let sum = 0;
       for (const row of rows) sum += cider.score(row, tokens);
       let bleu = 0;
-      for (const { clip, lengths } of neighbours) bleu += sentenceBleu(tokens, clip, lengths);
-      const agreement =
-        weight * (sum / rows.length) + (neighbours.length ? (bleuWeight * bleu) / neighbours.length : 0);
+      if (neighbours.length > 0) {
+        const counts = ngramCounts(tokens, 4); // once for all the neighbours
+        for (const { clip, lengths } of neighbours)
+          bleu += sentenceBleuOfCounts(counts, tokens.length, clip, lengths);
+        bleu /= neighbours.length;
+      }
+      const agreement = weight * (sum / rows.length) + bleuWeight * bleu;
       return { c: { ...c, consensus: sum / rows.length }, agreement };
     });
     // Stable: equal totals keep the beam's order.

@@ -121,18 +121,19 @@ export async function buildBundle(options: BuildBundleOptions = {}): Promise<Bun
   // features stay the server's bit for bit. All but the 7×7 layers with over 64K weights (three quarters
   // of the weights, a third of the work): as floats they would double the weights the page folds and
   // copies at its start, for no faster encoder (Chromium, 2 threads: ~20 ms either way, int8 ~45).
+  const byCalibration = mode === 'calibrated' ? calibrated : undefined;
   const emulated = emulateU8S8Saturation(plain.bytes, {
-    pairs: mode === 'none' ? {} : mode === 'calibrated' && calibrated ? calibrated.pairs : 'all',
+    pairs: mode === 'none' ? {} : (byCalibration?.pairs ?? 'all'),
     ...(mode === 'none' ? { exactLayers: [] } : {}),
     everyLayer: true,
     maxFloatWeights: 65_536,
   });
   const encoder = { ...plain, bytes: emulated.bytes };
   const u8s8: BundleConfig['encoder']['u8s8'] = {
-    emulation: mode === 'none' ? 'none' : mode === 'calibrated' && calibrated ? 'calibrated' : 'all',
+    emulation: mode === 'none' ? 'none' : byCalibration ? 'calibrated' : 'all',
     layers: emulated.layers,
     pairs: emulated.pairs,
-    ...(mode === 'calibrated' && calibrated ? { calibrationPhotos: calibrated.photos } : {}),
+    ...(byCalibration ? { calibrationPhotos: byCalibration.photos } : {}),
   };
   const [h, w] = preprocessing.inputSize;
   const probed = await probe(encoder.bytes, encoder.input, [h, w], Object.values(encoder.outputs));

@@ -142,15 +142,12 @@ export async function evaluateSplit(options: EvaluateOptions): Promise<Evaluatio
         consensus: options.consensus,
       });
       lengthPenalty ??= captioner.card.lengthPenalty;
-      consensus = captioner.card.consensus
-        ? {
-            k: captioner.card.consensus.k,
-            weight: captioner.card.consensus.weight,
-            ...(captioner.card.consensus.bleuWeight
-              ? { bleuWeight: captioner.card.consensus.bleuWeight }
-              : {}),
-          }
-        : false;
+      consensus = false;
+      if (captioner.card.consensus) {
+        // The card's settings, without its count of indexed photos.
+        const { photos: _photos, ...settings } = captioner.card.consensus;
+        consensus = settings;
+      }
       maxLength ??= defaultMaxLength(configured.maxCaptionLength);
       try {
         for (let i = 0; i < images.length; i += 32) {
