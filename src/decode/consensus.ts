@@ -198,15 +198,19 @@ export class ConsensusIndex {
             return { clip: maxReferenceCounts(refs, 4), lengths: refs.map((r) => r.length) };
           })
         : [];
-    const scored = candidates.map((c) => {
-      const tokens = cocoTokenize(c.text);
-      let sum = 0;
-      for (const row of rows) sum += cider.score(row, tokens);
+    // Each candidate's n-grams counted once, for all the neighbours, in CIDEr-D and BLEU-4.
+    const tokenized = candidates.map((c) => cocoTokenize(c.text));
+    const counts = tokenized.map((tokens) => ngramCounts(tokens, 4));
+    const vectors = counts.map((c) => cider.vectorOfCounts(c));
+    const sums = candidates.map(() => 0);
+    for (const row of rows) cider.scoreMany(row, vectors).forEach((score, i) => (sums[i] += score));
+    const scored = candidates.map((c, i) => {
+      const tokens = tokenized[i];
+      const sum = sums[i];
       let bleu = 0;
       if (neighbours.length > 0) {
-        const counts = ngramCounts(tokens, 4); // once for all the neighbours
         for (const { clip, lengths } of neighbours)
-          bleu += sentenceBleuOfCounts(counts, tokens.length, clip, lengths);
+          bleu += sentenceBleuOfCounts(counts[i], tokens.length, clip, lengths);
         bleu /= neighbours.length;
       }
       const agreement = weight * (sum / rows.length) + bleuWeight * bleu;

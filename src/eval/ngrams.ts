@@ -5,9 +5,11 @@
  */
 export function ngramCounts(tokens: readonly string[], maxN = 4): Map<string, number> {
   const counts = new Map<string, number>();
+  // keys[i]: the (n-1)-gram starting at i, extended by a word per order (no slice and join per key).
+  const keys = tokens.slice();
   for (let n = 1; n <= maxN; n++) {
     for (let i = 0; i + n <= tokens.length; i++) {
-      const key = tokens.slice(i, i + n).join(' ');
+      const key = n === 1 ? keys[i] : (keys[i] = `${keys[i]} ${tokens[i + n - 1]}`);
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }
   }

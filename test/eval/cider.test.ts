@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { corpusCiderD } from '../../src/eval/cider.js';
+import { CiderD, corpusCiderD } from '../../src/eval/cider.js';
 
 const words = (s: string) => s.split(' ').filter((w) => w.length > 0);
 const cider = (pairs: [string, string[]][]) =>
@@ -52,4 +52,29 @@ test('CIDEr-D clips the candidate’s weights by the reference’s (no reward fo
 test('n-grams found in every image’s references weigh nothing', () => {
   // One image: idf = log 1 - log 1 = 0 for all, every norm is 0, every score 0.
   assert.equal(cider([['a dog', ['a dog']]]).score, 0);
+});
+
+test('scoring several candidates at once gives each one’s own score, whatever was scored before', () => {
+  const refs = [
+    ['a dog runs on the grass', 'a brown dog runs', 'the dog is running'],
+    ['a man rides a bike', 'a cyclist on a road'],
+    ['two children play in the snow', 'kids playing in snow'],
+  ].map((image) => image.map((r) => r.split(' ')));
+  const d = new CiderD(refs);
+  const candidates = ['a dog runs', 'a dog dog runs on snow', 'a zebra on a road', ''].map((c) =>
+    c ? c.split(' ') : [],
+  );
+  const one = (image: number) => candidates.map((c) => new CiderD(refs).score(image, c));
+  for (const image of [2, 0, 1, 0]) {
+    const many = d.scoreMany(
+      image,
+      candidates.map((c) => d.vector(c)),
+    );
+    assert.deepEqual(many, one(image)); // bit for bit: the same sums in the same order
+    assert.deepEqual(
+      candidates.map((c) => d.score(image, c)),
+      many,
+    );
+  }
+  assert.ok(one(0)[0] > one(0)[2]);
 });
