@@ -5,9 +5,9 @@ import type { StepModels } from '../model/decode-graphs.js';
 import { OnnxStepDecoder } from '../model/onnx-step-decoder.js';
 import { captionAlternatives } from '../pipeline/alternatives.js';
 import type { CaptionOptions, CaptionResult } from '../pipeline/captioner-types.js';
-import { floats, Session } from '../runtime/onnx.js';
+import { floats, Session, type ModelSource } from '../runtime/onnx.js';
 import { CaptionerError } from '../util/errors.js';
-import { foldDequantization } from './fold-constants.js';
+import { foldGraph } from './fold-constants.js';
 import { fillPlanar, normalizationTable } from '../vision/preprocess.js';
 
 /**
@@ -32,24 +32,26 @@ export class BundleCaptioner {
     this.vocabulary = new Vocabulary({ version: 1, minCount: 0, tokens, counts: tokens.map(() => 0) });
   }
 
-  /** Opens the bundle's graphs; `read` gives a file's bytes by name. */
+  /**
+   * Opens the bundle's graphs; `read` gives a file's bytes by name. `folded`: graphs already folded
+   * (foldGraph, by the page's loading worker), by file name.
+   */
   static async create(
     config: BundleConfig,
     read: (file: string) => Promise<Uint8Array>,
-    options: { threads?: number; folded?: boolean } = {},
+    options: { threads?: number; folded?: ReadonlyMap<string, ModelSource> } = {},
   ): Promise<BundleCaptioner> {
     checkConfig(config);
     const { decoder: d } = config;
     const t0 = performance.now();
     // The int8 weights' dequantization folded into float weights here: onnxruntime-web would redo it
     // at every run (the int8 weights of integer products stay int8: DynamicQuantizeMatMul reads them).
-    // (`folded`: done already, in the page's loading worker.)
-    const fold = options.folded ? (bytes: Uint8Array) => bytes : foldDequantization;
+    const graph = async (file: string) => options.folded?.get(file) ?? foldGraph(file, await read(file));
     const consensusFile = config.decoding.consensus?.file;
     const [encoderBytes, startBytes, stepBytes, consensus] = await Promise.all([
-      read(config.encoder.file).then(fold),
-      d.start ? read(d.start.file).then(fold) : undefined,
-      read(d.step.file).then(fold),
+      graph(config.encoder.file),
+      d.start ? graph(d.start.file) : undefined,
+      graph(d.step.file),
       consensusFile ? read(consensusFile).then((bytes) => ({ bytes, name: consensusFile })) : undefined,
     ]);
     const startInput = d.start?.inputs[0].dims.slice(1).map(Number) ?? [config.model.featureDim];
@@ -62,7 +64,7 @@ export class BundleCaptioner {
       startShape: startInput,
       vocabSize: config.vocabulary.tokens.length,
       constantsPerImage: d.constantsPerImage === true,
-    } as StepModels;
+    } as StepModels<ModelSource>;
     const t1 = performance.now();
     // One after the other (the runtime starts with the first): their times are told apart.
     // No graph optimisation for the encoder: the export already shaped it, and optimising its many

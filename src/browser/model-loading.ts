@@ -1,14 +1,19 @@
 import type { BundleConfig } from '../export/bundle-format.js';
+import type { ModelSource } from '../runtime/session-core.js';
 import { CaptionerError } from '../util/errors.js';
 import { fetchModelFiles, type LoadProgress } from './model-files.js';
 
 /** The bundle's files as the captioner opens them. */
 export interface LoadedFiles {
   config: BundleConfig;
+  /** The files by name (the graphs among them unless `folded` holds them). */
   files: Map<string, Uint8Array>;
   fromCache: boolean;
-  /** True when the graphs' int8 weights are already folded into floats (by the worker). */
-  folded: boolean;
+  /**
+   * The graphs with their int8 weights already folded into floats (by the worker, foldGraph), by
+   * file name; undefined when the captioner folds them itself (their bytes are then in `files`).
+   */
+  folded?: Map<string, ModelSource>;
   /** What folding took in the worker (ms; 0 when the captioner folds them itself). */
   foldMs: number;
 }
@@ -36,7 +41,10 @@ export type WorkerReply =
   | {
       type: 'done';
       config: BundleConfig;
+      /** The files that are not graphs (the consensus index). */
       files: [string, Uint8Array][];
+      /** The graphs, folded. */
+      graphs: [string, ModelSource][];
       fromCache: boolean;
       foldMs: number;
     }
@@ -63,7 +71,7 @@ export async function loadModelFiles(baseUrl: string, options: LoadFilesOptions 
     if (viaWorker) return viaWorker;
   }
   const { config, files, fromCache } = await fetchModelFiles(baseUrl, options);
-  return { config, files, fromCache, folded: false, foldMs: 0 };
+  return { config, files, fromCache, foldMs: 0 };
 }
 
 /** Undefined when the worker failed to start (nothing was reported yet): the caller loads here instead. */
@@ -100,7 +108,7 @@ function inWorker(
             config: data.config,
             files: new Map(data.files),
             fromCache: data.fromCache,
-            folded: true,
+            folded: new Map(data.graphs),
             foldMs: data.foldMs,
           });
       }

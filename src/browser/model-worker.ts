@@ -4,7 +4,8 @@
  * wasm, starting its threads), and a worker does this meanwhile instead of after it. Started by
  * `loadModelFiles` (model-loading.ts), which speaks this protocol.
  */
-import { foldDequantization } from './fold-constants.js';
+import type { ModelSource } from '../runtime/session-core.js';
+import { foldGraph } from './fold-constants.js';
 import { fetchModelFiles, graphFiles } from './model-files.js';
 import type { WorkerReply, WorkerRequest } from './model-loading.js';
 
@@ -32,18 +33,26 @@ async function load(request: WorkerRequest): Promise<void> {
     onCacheChecked: (cached) => scope.postMessage({ type: 'checked', fromCache: cached }),
   });
   const t0 = performance.now();
+  const graphs: [string, ModelSource][] = [];
   for (const name of graphFiles(config)) {
     const bytes = files.get(name);
-    if (bytes) files.set(name, foldDequantization(bytes));
+    if (!bytes) continue;
+    files.delete(name);
+    graphs.push([name, foldGraph(name, own(bytes))]);
   }
   const foldMs = performance.now() - t0;
-  // Transferred, not copied (a slice first where a file is a view into a larger buffer).
-  const own = [...files].map(([name, b]): [string, Uint8Array] => [
-    name,
-    b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice(),
-  ]);
-  scope.postMessage(
-    { type: 'done', config, files: own, fromCache, foldMs },
-    own.map(([, b]) => b.buffer as ArrayBuffer),
-  );
+  const rest = [...files].map(([name, b]): [string, Uint8Array] => [name, own(b)]);
+  // Transferred, not copied.
+  const buffers = [
+    ...rest.map(([, b]) => b),
+    ...graphs.flatMap(([, g]) =>
+      g instanceof Uint8Array ? [g] : [g.model, ...g.externalData.map((e) => e.data)],
+    ),
+  ].map((b) => b.buffer as ArrayBuffer);
+  scope.postMessage({ type: 'done', config, files: rest, graphs, fromCache, foldMs }, buffers);
+}
+
+/** The bytes in a buffer of their own (a copy where they are a view into a larger one): transferable. */
+function own(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice();
 }

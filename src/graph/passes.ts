@@ -171,6 +171,27 @@ export class InferenceGraph extends Graph {
     outputs: OutputSpecs,
     hint?: string,
   ): Value[] {
+    if (type === 'Gather' && !this.foldInt8Lookups && attrs.axis === 0) {
+      // A lookup in an int8 table scaled per row (an embedding) dequantizes only the rows looked up:
+      // float(q[id]) · scale[id], the same product as the whole table's, but a runtime that does not
+      // fold the table at load (onnxruntime-web) neither computes it at every step nor needs the
+      // bundle's loader to fold it into floats (5 MB for the attention model's vocabulary).
+      const [table, ids] = inputs;
+      const weight = int8Weight(table);
+      const rows = weight?.scale.shape;
+      if (
+        weight &&
+        table.shape.length === 2 &&
+        rows?.length === 2 &&
+        rows[0] === table.shape[0] &&
+        rows[1] === 1
+      ) {
+        const q = weight.cast.producer!.inputs[0];
+        return [
+          op.mul(this, op.cast(this, op.gather(this, q, ids), 'float32'), op.gather(this, weight.scale, ids)),
+        ];
+      }
+    }
     if (type === 'MatMul') {
       const [a, b] = inputs;
       const lookup = a.producer;

@@ -9,6 +9,7 @@ import {
   type ModelConfigBase,
   type StateSpec,
 } from './architecture.js';
+import type { ModelSource } from '../runtime/session-core.js';
 import type { ParamLayout } from './params.js';
 import type { Int8Matrix } from './safetensors.js';
 import type { ModelScope } from './scope.js';
@@ -40,11 +41,12 @@ export interface DecoderWeights {
 /** An int8 matrix as a Q8 model folder stores it (values and a scale per row or per column). */
 export type Int8Weights = Int8Matrix;
 
-export interface StepModels {
+/** The decoding graphs (serialized; a runtime may be given them with their weights apart: ModelSource). */
+export interface StepModels<G extends ModelSource = Uint8Array> {
   /** Features → the states computed at the start; absent when every state starts at zero. */
-  start?: Uint8Array;
+  start?: G;
   /** Tokens and states → log-probabilities and the changed states. */
-  step: Uint8Array;
+  step: G;
   /** Every member's states, names prefixed by member. */
   states: StateSpec[];
   /** The features one image gives the start graph (the product of the input shape). */

@@ -1,4 +1,4 @@
-import { floats, Session, type SessionOptions, type Tensor } from '../runtime/onnx.js';
+import { floats, Session, type ModelSource, type SessionOptions, type Tensor } from '../runtime/onnx.js';
 import { CaptionerError } from '../util/errors.js';
 import { ATTENTION, FEATURES, LOG_PROBS, NEXT, TOKENS, type StepModels } from './decode-graphs.js';
 import { stateShape, type StateSpec } from './architecture.js';
@@ -48,8 +48,11 @@ export class OnnxStepDecoder implements StepDecoder {
   ) {}
 
   /** Threads default to 1: a step's products are a few rows, too small to split. */
-  static async create(models: StepModels, options: OnnxDecoderOptions = {}): Promise<OnnxStepDecoder> {
-    const open = async (bytes: Uint8Array, what: string) => {
+  static async create(
+    models: StepModels<ModelSource>,
+    options: OnnxDecoderOptions = {},
+  ): Promise<OnnxStepDecoder> {
+    const open = async (bytes: ModelSource, what: string) => {
       try {
         return await Session.create(bytes, { threads: options.threads ?? 1, spinning: options.spinning });
       } catch (error) {

@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-web/wasm';
-import { SessionCore, type SessionOptions } from './session-core.js';
+import { SessionCore, type ModelSource, type SessionOptions } from './session-core.js';
 
 /**
  * The browser's sibling of `onnx.ts`: the same functions over onnxruntime-web (WebAssembly, SIMD,
@@ -7,7 +7,14 @@ import { SessionCore, type SessionOptions } from './session-core.js';
  * file, so the step decoder, the beam search and the bundle captioner run unchanged on it.
  */
 
-export { floats, type SessionOptions, type Tensor, type TensorData } from './session-core.js';
+export {
+  floats,
+  type ModelSource,
+  type ModelWithWeights,
+  type SessionOptions,
+  type Tensor,
+  type TensorData,
+} from './session-core.js';
 
 export interface WebRuntimeOptions {
   /** Where ort-wasm-simd-threaded.mjs and .wasm are (a URL prefix ending in /); default: beside onnxruntime-web. */
@@ -74,7 +81,7 @@ export function webRuntimeInfo(): WebRuntimeInfo {
 
 /** A loaded model: named inputs in, named outputs out. */
 export class Session extends SessionCore<ort.Tensor> {
-  static async create(model: Uint8Array | string, options: SessionOptions = {}): Promise<Session> {
+  static async create(model: ModelSource | string, options: SessionOptions = {}): Promise<Session> {
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: ['wasm'],
       // None by default: the export already shapes these graphs, and optimising them costs at session
@@ -85,10 +92,16 @@ export class Session extends SessionCore<ort.Tensor> {
       executionMode: 'sequential',
       logSeverityLevel: 3,
     };
+    // A model's external data is copied by onnxruntime straight into its tensors (see fold-constants.ts).
     const session =
       typeof model === 'string'
         ? await ort.InferenceSession.create(model, sessionOptions)
-        : await ort.InferenceSession.create(model, sessionOptions);
+        : model instanceof Uint8Array
+          ? await ort.InferenceSession.create(model, sessionOptions)
+          : await ort.InferenceSession.create(model.model, {
+              ...sessionOptions,
+              externalData: model.externalData,
+            });
     return new Session(session, ort.Tensor);
   }
 }

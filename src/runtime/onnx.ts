@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { SessionCore, type SessionOptions } from './session-core.js';
+import { SessionCore, type ModelSource, type SessionOptions } from './session-core.js';
 
 /**
  * The one module that touches the tensor runtime (onnxruntime-node). Everything else hands it ONNX
@@ -7,15 +7,27 @@ import { SessionCore, type SessionOptions } from './session-core.js';
  * free of runtime types, so the browser can put onnxruntime-web behind the same functions.
  */
 
-export { floats, type SessionOptions, type Tensor, type TensorData } from './session-core.js';
+export {
+  floats,
+  type ModelSource,
+  type ModelWithWeights,
+  type SessionOptions,
+  type Tensor,
+  type TensorData,
+} from './session-core.js';
 
 /** A loaded model: named inputs in, named outputs out. */
 export class Session extends SessionCore<ort.Tensor> {
-  static async create(model: Uint8Array | string, options: SessionOptions = {}): Promise<Session> {
+  static async create(model: ModelSource | string, options: SessionOptions = {}): Promise<Session> {
     const session =
       typeof model === 'string'
         ? await ort.InferenceSession.create(model, sessionOptions(options))
-        : await ort.InferenceSession.create(model, sessionOptions(options));
+        : model instanceof Uint8Array
+          ? await ort.InferenceSession.create(model, sessionOptions(options))
+          : await ort.InferenceSession.create(model.model, {
+              ...sessionOptions(options),
+              externalData: model.externalData,
+            });
     return new Session(session, ort.Tensor);
   }
 }

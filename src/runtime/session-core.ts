@@ -12,6 +12,18 @@ export interface Tensor {
   readonly dims: readonly number[];
 }
 
+/**
+ * A model whose weights are kept beside it (ONNX external data): each buffer under the name (`path`)
+ * its initializers' `location` gives. See browser/fold-constants.ts.
+ */
+export interface ModelWithWeights {
+  model: Uint8Array;
+  externalData: { path: string; data: Uint8Array }[];
+}
+
+/** A serialized model, whole or with its weights apart. */
+export type ModelSource = Uint8Array | ModelWithWeights;
+
 export interface SessionOptions {
   /** Intra-op threads (default 1; onnxruntime-web has one pool for all sessions and ignores it). */
   threads?: number;

@@ -132,3 +132,15 @@ test('integer products written in standard float operators (for the browser bund
       );
     assert.deepEqual(await run(true), await run(false));
   }));
+
+test('an int8 embedding unfolded dequantizes only the rows it looks up: the float table’s numbers bit for bit', () =>
+  withQ8Model(async (model, features) => {
+    const members = [{ ...model, config: model.config.model }];
+    const int8 = buildDecodeGraphs(members);
+    const float = buildDecodeGraphs(members.map((m) => ({ ...m, int8: undefined })));
+    assert.ok(contains(int8.step, 'embedding.q8'), 'the table stays int8 in the graph');
+    assert.equal(opCounts(int8.step).get('Gather'), (opCounts(float.step).get('Gather') ?? 0) + 1);
+    const run = async (graphs: typeof int8) =>
+      stepLogProbs(await OnnxStepDecoder.create(graphs), features, [1, 5, 6, 7]);
+    assert.deepEqual(await run(int8), await run(float));
+  }));

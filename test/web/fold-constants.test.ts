@@ -18,7 +18,8 @@ for (const [layout, scaleShape, scales] of [
     const w = op.mul(g, op.cast(g, q, 'float32'), s);
     g.output(op.matMul(g, x, w), 'y');
     const model = exportOnnx(g);
-    const folded = foldDequantization(model);
+    const folded = foldDequantization(model, 'w.weights');
+    assert.ok(folded instanceof Uint8Array, 'weights this small stay in the model');
     assert.notEqual(folded, model);
     const text = new TextDecoder('latin1').decode(folded);
     assert.ok(!text.includes('Cast') && !text.includes('w.q8'), 'Cast and the int8 weights are gone');
@@ -35,5 +36,49 @@ test('a model with nothing to fold comes back as it is', () => {
   const x = g.input('x', 'float32', ['rows', 2]);
   g.output(op.mul(g, x, op.scalar(g, 2)), 'y');
   const model = exportOnnx(g);
-  assert.equal(foldDequantization(model), model);
+  assert.equal(foldDequantization(model, 'plain.weights'), model);
+});
+
+test('large weights, folded or not, leave the model as external data that onnxruntime reads: same outputs', async () => {
+  const g = new Graph('external');
+  const x = g.input('x', 'float32', ['rows', 64]);
+  const values = Int8Array.from({ length: 64 * 32 }, (_, i) => ((i * 37) % 255) - 127);
+  const q = g.constant('w.q8', 'int8', [64, 32], values);
+  const s = g.constant(
+    'w.scale',
+    'float32',
+    [1, 32],
+    Float32Array.from({ length: 32 }, (_, i) => 1 / (i + 3)),
+  );
+  const bias = g.constant(
+    'b',
+    'float32',
+    [32, 32],
+    Float32Array.from({ length: 32 * 32 }, (_, i) => i / 7),
+  );
+  const y = op.matMul(g, x, op.mul(g, op.cast(g, q, 'float32'), s));
+  g.output(op.add(g, op.unsqueeze(g, y, 1), bias), 'y');
+  const model = exportOnnx(g);
+  const folded = foldDequantization(model, 'external.weights');
+  assert.ok(!(folded instanceof Uint8Array), 'the weights are apart');
+  const [data] = folded.externalData;
+  assert.equal(data.path, 'external.weights');
+  // The folded weight (64·32 floats) and the bias (32·32 floats, never folded), at multiples of 64 bytes.
+  assert.equal(data.data.length, 64 * 32 * 4 + 32 * 32 * 4);
+  assert.ok(folded.model.length < 1000, `the model itself is ${folded.model.length} bytes`);
+  const text = new TextDecoder('latin1').decode(folded.model);
+  assert.ok(!text.includes('Cast') && text.includes('external.weights'));
+  const input = {
+    x: new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: 2 * 64 }, (_, i) => Math.sin(i)),
+      [2, 64],
+    ),
+  };
+  const plain = await ort.InferenceSession.create(model);
+  const apart = await ort.InferenceSession.create(folded.model, { externalData: folded.externalData });
+  assert.deepEqual(
+    [...((await apart.run(input)).y.data as Float32Array)],
+    [...((await plain.run(input)).y.data as Float32Array)],
+  );
 });

@@ -32,7 +32,7 @@ test('without a Worker, loadModelFiles reads the bundle here, unfolded, and it c
   assert.equal((globalThis as { Worker?: unknown }).Worker, undefined, 'Node has no global Worker');
   const progress: number[] = [];
   const loaded = await loadModelFiles(base, { cacheName: false, onProgress: (p) => progress.push(p.loaded) });
-  assert.equal(loaded.folded, false);
+  assert.equal(loaded.folded, undefined);
   assert.equal(loaded.fromCache, false);
   assert.ok(
     progress.length > 0 &&
