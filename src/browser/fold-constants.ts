@@ -3,11 +3,12 @@
 // folds them before the session is created, on the serialized model: a few protobuf fields are read,
 // the folded weights written as float initializers, everything else copied byte for byte.
 //
-// The weights (folded or not, all but the smallest) leave the model as ONNX external data, in one
-// buffer beside it: onnxruntime then copies each straight into its tensor, where a weight inside the
-// model is copied into the runtime's memory with the model, again as the model is parsed, and again
-// into its tensor. Fresh memory is slow to touch in the browser: the attention decoder's step session
-// (22 MB of weights once folded) opened in ~250 ms against ~430 (bare Chromium page, 3 pairs).
+// The weights (folded or not, all but the smallest) leave the model as ONNX external data, each its
+// own buffer (the folded array itself, or a view into the model's bytes: nothing is copied to gather
+// them): onnxruntime then copies each straight into its tensor, where a weight inside the model is
+// copied into the runtime's memory with the model, again as the model is parsed, and again into its
+// tensor. Fresh memory is slow to touch in the browser: the attention decoder's step session (22 MB
+// of weights once folded) opened in ~250 ms against ~430 (bare Chromium page, 3 pairs).
 
 import type { ModelSource } from '../runtime/session-core.js';
 
@@ -15,8 +16,6 @@ const FLOAT = 1;
 const INT8 = 3;
 /** Initializers of at least this many bytes move to the external data. */
 const EXTERNAL_MIN_BYTES = 4096;
-/** Each weight starts at a multiple of this in the external data. */
-const EXTERNAL_ALIGN = 64;
 
 interface Field {
   field: number;
@@ -153,20 +152,16 @@ function readNode(body: Uint8Array): { op: string; inputs: string[]; outputs: st
   return node;
 }
 
-/** The external data being gathered: the weights' bytes, each at an aligned offset. */
+/** The external data being gathered: one entry per weight, named `<location>.<n>`. */
 class ExternalData {
-  readonly parts: Uint8Array[] = [];
-  length = 0;
+  readonly entries: { path: string; data: Uint8Array }[] = [];
 
   constructor(readonly location: string) {}
 
-  /** Appends `bytes`: the TensorProto fields that point at them (external_data, data_location). */
+  /** Adds `bytes` (not copied): the TensorProto fields that point at them (external_data, data_location). */
   add(bytes: Uint8Array): Uint8Array[] {
-    const pad = (EXTERNAL_ALIGN - (this.length % EXTERNAL_ALIGN)) % EXTERNAL_ALIGN;
-    if (pad > 0) this.parts.push(new Uint8Array(pad));
-    const offset = this.length + pad;
-    this.parts.push(bytes);
-    this.length = offset + bytes.length;
+    const path = `${this.location}.${this.entries.length}`;
+    this.entries.push({ path, data: bytes });
     const entry = (key: string, value: string) =>
       lengthDelimited(13, [
         ...lengthDelimited(1, new TextEncoder().encode(key)),
@@ -176,8 +171,8 @@ class ExternalData {
     writeVarint(location, 14 * 8);
     writeVarint(location, 1); // EXTERNAL
     return [
-      ...entry('location', this.location),
-      ...entry('offset', String(offset)),
+      ...entry('location', path),
+      ...entry('offset', '0'),
       ...entry('length', String(bytes.length)),
       Uint8Array.from(location),
     ];
@@ -313,8 +308,9 @@ function multiply(a: Constant, b: Constant): Constant | undefined {
 
 /**
  * Folds Cast-to-float and Mul nodes whose inputs are all initializers (int8 weights and their scales)
- * into float initializers, and moves the weights to external data named `location` (what the model's
- * initializers then point to, and the name onnxruntime is given the bytes under). Float32 products, as
+ * into float initializers, and moves the weights to external data, one entry per weight named
+ * `<location>.<n>` (what the model's initializers then point to, and the name onnxruntime is given its
+ * bytes under; the unfolded ones are views into `model`). Float32 products, as
  * onnxruntime computes them: the result is what the unfolded graph computes. A model with no weights to
  * fold or move comes back as it is.
  */
@@ -361,7 +357,7 @@ export function foldDequantization(model: Uint8Array, location: string): ModelSo
     if (f.field === 12 && f.body)
       for (const g of fields(f.body)) if (g.field === 1 && g.body) used.add(text(g.body));
   }
-  // The new model and its external data are assembled from parts, each copied once, at the end.
+  // The new model is assembled from parts and copied once, at the end; the weights stay where they are.
   const external = new ExternalData(location);
   const parts: Uint8Array[] = [];
   for (const f of graph) {
@@ -373,12 +369,12 @@ export function foldDequantization(model: Uint8Array, location: string): ModelSo
   }
   for (const [name, constant] of folded)
     if (used.has(name)) parts.push(...lengthDelimited(5, writeTensor(name, constant, external)));
-  if (folded.size === 0 && external.length === 0) return model;
+  if (folded.size === 0 && external.entries.length === 0) return model;
   const out: Uint8Array[] = [];
   for (const f of top)
     out.push(...(f === graphField ? lengthDelimited(7, parts) : [model.subarray(f.start, f.end)]));
-  if (external.length === 0) return concat(out);
-  return { model: concat(out), externalData: [{ path: location, data: concat(external.parts) }] };
+  if (external.entries.length === 0) return concat(out);
+  return { model: concat(out), externalData: external.entries };
 }
 
 /** A bundle graph file folded, its weights apart under `<file>.weights`. */

@@ -42,13 +42,14 @@ async function load(request: WorkerRequest): Promise<void> {
   }
   const foldMs = performance.now() - t0;
   const rest = [...files].map(([name, b]): [string, Uint8Array] => [name, own(b)]);
-  // Transferred, not copied.
-  const buffers = [
+  // Transferred, not copied: each buffer once (a graph's unfolded weights are views into its file's).
+  const views = [
     ...rest.map(([, b]) => b),
     ...graphs.flatMap(([, g]) =>
       g instanceof Uint8Array ? [g] : [g.model, ...g.externalData.map((e) => e.data)],
     ),
-  ].map((b) => b.buffer as ArrayBuffer);
+  ];
+  const buffers = [...new Set(views.map((b) => b.buffer as ArrayBuffer))];
   scope.postMessage({ type: 'done', config, files: rest, graphs, fromCache, foldMs }, buffers);
 }
 
