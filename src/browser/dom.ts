@@ -56,7 +56,29 @@ export interface BrowserGlobals {
   crossOriginIsolated?: boolean;
   isSecureContext?: boolean;
   WebAssembly?: { validate(bytes: Uint8Array): boolean };
+  /** WebCodecs' image decoder (Chromium 94+, Firefox 133+). */
+  ImageDecoder?: new (init: {
+    data: Uint8Array;
+    type: string;
+    desiredWidth?: number;
+    desiredHeight?: number;
+  }) => ImageDecoderLike;
   crypto?: { subtle?: { digest(algorithm: string, data: Uint8Array): Promise<ArrayBuffer> } };
+}
+
+export interface ImageDecoderLike {
+  decode(): Promise<{ image: VideoFrameLike }>;
+  close(): void;
+}
+
+/** The decoded frame: its stored size, and the clockwise rotation and mirroring it is shown with (EXIF). */
+export interface VideoFrameLike {
+  readonly codedWidth: number;
+  readonly codedHeight: number;
+  readonly rotation?: number;
+  readonly flip?: boolean;
+  copyTo(destination: Uint8ClampedArray, options: { format: 'RGBA'; colorSpace: 'srgb' }): Promise<unknown>;
+  close(): void;
 }
 
 export const browser = globalThis as unknown as BrowserGlobals;

@@ -1,6 +1,7 @@
 import { CaptionerError } from '../util/errors.js';
 import { sniffImageFormat, type ImageFormat } from '../vision/sniff-image.js';
 import { browser, makeCanvas, type DrawableImage, type ImageBitmapLike } from './dom.js';
+import { decodeJpegShrunk, jpegSize } from './jpeg-scaled.js';
 import { jpegShrinkOnLoad, resampleLanczos3 } from './resample.js';
 
 /** What the browser captioner takes: a file or blob of an image, or anything a canvas can draw. */
@@ -32,16 +33,24 @@ export async function photoPixels(
   resampling: Resampling = 'lanczos3',
   maxPixels = 50_000_000,
 ): Promise<Pixels> {
-  const { bitmap, format } = await decode(source);
+  const decoded = await decode(source, resampling === 'lanczos3' ? [width, height] : undefined, maxPixels);
+  if ('pixels' in decoded) {
+    const shrunk = decoded.pixels;
+    return {
+      data: resampleLanczos3(shrunk.data, shrunk.width, shrunk.height, width, height),
+      width,
+      height,
+    };
+  }
+  const { bitmap, format } = decoded;
   try {
-    const pixels = bitmap.width * bitmap.height;
-    if (pixels > maxPixels)
-      throw new CaptionerError('IMAGE_TOO_LARGE', `the photo has ${pixels} pixels, more than ${maxPixels}`);
+    checkSize(bitmap.width * bitmap.height, maxPixels);
     if (resampling === 'canvas' || (bitmap.width === width && bitmap.height === height))
       return draw(bitmap, width, height, width, height);
-    // sharp decodes a big JPEG at a half, quarter or eighth of its size (libjpeg's DCT scaling): the
-    // canvas halves it as many times (bilinear at exactly ½: the average of each 2×2 block), within a
-    // level or two of libjpeg, and most of the work is saved.
+    // sharp decodes a big JPEG at a half, quarter or eighth of its size (libjpeg's DCT scaling). Where
+    // the browser could not decode it at that size (decode, jpeg-scaled.ts), the canvas halves the whole
+    // photo as many times (bilinear at exactly ½: the average of each 2×2 block), within a level or two
+    // of libjpeg, and most of the work is saved.
     const shrink = format === 'jpeg' ? jpegShrinkOnLoad(bitmap.width, bitmap.height, width, height) : 1;
     let full = halve(bitmap, shrink);
     // On white, then the Lanczos filter in JS.
@@ -52,8 +61,21 @@ export async function photoPixels(
   }
 }
 
-/** The image decoded (a Blob, its format sniffed) or as given (anything drawable). */
-async function decode(source: ImageSource): Promise<{ bitmap: DrawableImage; format?: ImageFormat }> {
+function checkSize(pixels: number, maxPixels: number): void {
+  if (pixels > maxPixels)
+    throw new CaptionerError('IMAGE_TOO_LARGE', `the photo has ${pixels} pixels, more than ${maxPixels}`);
+}
+
+/**
+ * The image decoded (a Blob, its format sniffed) or as given (anything drawable); a big JPEG to be
+ * squashed to `target` ([width, height]), already shrunk as the server's decoder shrinks it where the
+ * browser can (jpeg-scaled.ts).
+ */
+async function decode(
+  source: ImageSource,
+  target: [number, number] | undefined,
+  maxPixels: number,
+): Promise<{ bitmap: DrawableImage; format?: ImageFormat } | { pixels: Pixels }> {
   if (!isBlob(source)) {
     if (!(source.width > 0 && source.height > 0))
       throw new CaptionerError('IMAGE_CORRUPT', 'the image has no pixels (not loaded yet?)');
@@ -73,6 +95,12 @@ async function decode(source: ImageSource): Promise<{ bitmap: DrawableImage; for
       'IMAGE_UNSUPPORTED',
       'not an image in a supported format (JPEG, PNG, WebP, GIF, TIFF, AVIF)',
     );
+  const size = format === 'jpeg' && target ? jpegSize(bytes) : undefined;
+  if (size && target) {
+    checkSize(size.width * size.height, maxPixels); // before decoding any of it
+    const pixels = await decodeJpegShrunk(bytes, size, ...target);
+    if (pixels) return { pixels };
+  }
   try {
     const bitmap = await browser.createImageBitmap(new Blob([bytes], { type: source.type }), {
       imageOrientation: 'from-image',
