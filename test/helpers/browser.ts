@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +38,34 @@ export async function buildWebPage(): Promise<string> {
     build: { outDir, emptyOutDir: true },
   });
   return outDir;
+}
+
+/**
+ * src/browser/image.ts (photoPixels and what it imports) built for the browser as the page builds it:
+ * the module's text, for a bare page to import.
+ */
+export async function buildImageModule(): Promise<string> {
+  const { build } = await import('vite');
+  const outDir = await mkdtemp(join(tmpdir(), 'captioner-pixels-'));
+  try {
+    await build({
+      configFile: false,
+      logLevel: 'warn',
+      build: {
+        outDir,
+        emptyOutDir: true,
+        lib: {
+          entry: fileURLToPath(new URL('../../src/browser/image.ts', import.meta.url)),
+          formats: ['es'],
+          fileName: () => 'image.js',
+        },
+        minify: false,
+      },
+    });
+    return await readFile(join(outDir, 'image.js'), 'utf8');
+  } finally {
+    await rm(outDir, { recursive: true, force: true });
+  }
 }
 
 /** Where screenshots go: CAPTIONER_SCREENSHOTS, else a folder in the system's temp dir. */

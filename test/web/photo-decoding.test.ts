@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { jpegSize, rotateClockwise } from '../../src/browser/jpeg-scaled.js';
 import { decodeImage } from '../../src/vision/decode-image.js';
-import { chromiumMissing, launchChromium } from '../helpers/browser.js';
+import { buildImageModule, chromiumMissing, launchChromium } from '../helpers/browser.js';
 import { makeJpeg } from '../helpers/images.js';
 import { flickrPhoto } from '../helpers/real-captioner.js';
 
@@ -63,27 +60,10 @@ describe('big JPEGs decoded at their shrink-on-load size in Chromium', { skip: c
   let browser: Browser;
   let page: Page;
   let server: http.Server;
-  let dir: string;
   const photos = new Map<string, Buffer>();
 
   before(async () => {
-    // photoPixels and what it imports, built for the browser as the page builds them.
-    const { build } = await import('vite');
-    dir = await mkdtemp(join(tmpdir(), 'captioner-pixels-'));
-    await build({
-      configFile: false,
-      logLevel: 'warn',
-      build: {
-        outDir: dir,
-        lib: {
-          entry: fileURLToPath(new URL('../../src/browser/image.ts', import.meta.url)),
-          formats: ['es'],
-          fileName: () => 'image.js',
-        },
-        minify: false,
-      },
-    });
-    const module = await readFile(join(dir, 'image.js'));
+    const module = await buildImageModule();
     server = http.createServer((req, res) => {
       const jpeg = photos.get(req.url!);
       if (jpeg) res.writeHead(200, { 'content-type': 'image/jpeg' }).end(jpeg);
@@ -98,7 +78,6 @@ describe('big JPEGs decoded at their shrink-on-load size in Chromium', { skip: c
   after(async () => {
     await browser?.close();
     server?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   /** The page's 224×224 pixels of a JPEG (with or without ImageDecoder), and how many decoders it made. */
