@@ -2,7 +2,8 @@
 // the captioner's server, the bundled model. Measures the model's start from the browser's cache (a
 // second visit) and a 1-megapixel JPEG captioned on the device (decoding and resampling, the encoder,
 // the decoder's beam search), as the page reports them. Run alone: the machine is shared.
-//   npm run bench:browser [-- --runs 20] [--no-isolation] [--threads N] [--json]
+//   npm run bench:browser [-- --runs 20] [--no-isolation] [--threads N] [--pause ms] [--json]
+// (--pause: wait before each photo, as a person picking photos one by one would; default none.)
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +18,8 @@ const runs = Number(args[args.indexOf('--runs') + 1] || 20);
 const json = args.includes('--json');
 const noIsolation = args.includes('--no-isolation');
 const threadsArg = args.indexOf('--threads');
+const pauseArg = args.indexOf('--pause');
+const pause = pauseArg >= 0 ? Number(args[pauseArg + 1]) : 0;
 const threads = threadsArg >= 0 ? Number(args[threadsArg + 1]) : undefined;
 
 const { captioner, skip } = await loadRealCaptioner();
@@ -95,6 +98,7 @@ for (let i = 0; i < 5; i++) {
     let caption = '';
     for (let r = 0; r < runs + 2; r++) {
       const name = `photo-${r}.jpg`;
+      if (pause > 0) await page.waitForTimeout(pause);
       const t0 = Date.now();
       await page.locator('#file-input').setInputFiles({ name, mimeType: 'image/jpeg', buffer: photo });
       const line = (await page
