@@ -67,8 +67,10 @@ export async function decodeJpegShrunk(
     decoder = new Decoder({ data: bytes, type: 'image/jpeg', desiredWidth: width, desiredHeight: height });
     frame = (await decoder.decode()).image;
     if (frame.codedWidth !== width || frame.codedHeight !== height) return undefined;
-    const rotation = frame.rotation ?? 0;
-    if (frame.flip || rotation % 90 !== 0) return undefined; // mirrored orientations: the other path
+    // A browser whose frames do not say their EXIF turn (VideoFrame.rotation, Chromium 2024 on) may
+    // not apply it either; mirrored orientations are left to the other path too.
+    const rotation = frame.rotation;
+    if (typeof rotation !== 'number' || frame.flip || rotation % 90 !== 0) return undefined;
     const data = new Uint8ClampedArray(width * height * 4);
     await frame.copyTo(data, { format: 'RGBA', colorSpace: 'srgb' });
     return rotateClockwise({ data, width, height }, rotation);
