@@ -198,10 +198,10 @@ export class ConsensusIndex {
             return { clip: maxReferenceCounts(refs, 4), lengths: refs.map((r) => r.length) };
           })
         : [];
-    // Each candidate's n-grams counted once, for all the neighbours, in CIDEr-D and BLEU-4.
+    // Each candidate's n-grams counted once for all the neighbours (CIDEr-D's by number, BLEU-4's by text).
     const tokenized = candidates.map((c) => cocoTokenize(c.text));
     const counts = tokenized.map((tokens) => ngramCounts(tokens, 4));
-    const vectors = counts.map((c) => cider.vectorOfCounts(c));
+    const vectors = tokenized.map((tokens) => cider.vector(tokens));
     const sums = candidates.map(() => 0);
     for (const row of rows) cider.scoreMany(row, vectors).forEach((score, i) => (sums[i] += score));
     const scored = candidates.map((c, i) => {
