@@ -79,7 +79,7 @@ export class BundleCaptioner {
     const decoder = await OnnxStepDecoder.create(models);
     const t3 = performance.now();
     const captioner = new BundleCaptioner(config, encoder, decoder, consensus);
-    // The reranker's index parsed (~0.15 s) and its document frequencies built (~1 s of the main
+    // The reranker's index parsed (~0.15 s) and its document frequencies built (~0.65 s of the main
     // thread) once the page has shown it is ready, rather than before or in the first photo's time (a
     // photo asked for sooner does it itself; a damaged index is reported then, or here, on the console).
     if (consensus)

@@ -140,7 +140,7 @@ export class ConsensusIndex {
 
   /**
    * Builds what the first rerank would (CIDEr-D's document frequencies over every indexed caption,
-   * ~1 s for Flickr8k's 30,000 on the 2-core machine): call it when loading, so that no photo waits.
+   * ~0.65 s for Flickr8k's 30,000 on the 2-core machine): call it when loading, so that no photo waits.
    */
   prepare(): void {
     this.cider ??= new CiderD(this.contents.references);
