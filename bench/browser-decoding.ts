@@ -1,12 +1,12 @@
 // How close the page's preprocessing comes to the server's on big JPEGs, and what it costs: Flickr8k
-// dev photos made 1-megapixel JPEGs (1155×866), squashed to 224×224 by the server (sharp: libjpeg's
+// dev photos made 1-megapixel JPEGs (1155×866; --size for others), squashed to 224×224 by the server (sharp: libjpeg's
 // shrink-on-load, then Lanczos-3) and by the page's photoPixels in headless Chromium two ways (a JPEG
 // decoded at the shrunk size by ImageDecoder, the default; the whole photo decoded by createImageBitmap
 // and halved on a canvas, where there is no ImageDecoder). Each 224×224 input is captioned by the same
 // bundle (in Node), so only the preprocessing differs: the mean pixel difference from the server's,
 // how often the caption is the server's, the captions' scores against the references, and the time
 // photoPixels takes in the page.
-//   npx tsx bench/browser-decoding.ts [--photos 300]
+//   npx tsx bench/browser-decoding.ts [--photos 300] [--size 1155x866]
 import http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,6 +20,9 @@ import { buildImageModule, launchChromium } from '../test/helpers/browser.js';
 
 const args = process.argv.slice(2);
 const count = Number(args[args.indexOf('--photos') + 1] || 300);
+const sizeArg = args.includes('--size') ? args[args.indexOf('--size') + 1] : '1155x866';
+const [photoW, photoH] = sizeArg.split('x').map(Number);
+if (!(photoW > 0 && photoH > 0)) throw new Error(`--size WxH, got ${sizeArg}`);
 const data = join(process.env.CAPTIONER_SHARED ?? '../shared', 'flickr8k');
 const references = await loadReferences({ dataDir: data }, 'dev');
 const names = [...references.keys()].slice(0, count);
@@ -49,7 +52,7 @@ for (let b = 0; b < names.length; b += 20) {
   batch = await Promise.all(
     chunk.map(async (n) =>
       sharp(await readFile(join(data, 'Images', n)))
-        .resize(1155, 866, { fit: 'fill' })
+        .resize(photoW, photoH, { fit: 'fill' })
         .jpeg({ quality: 90 })
         .toBuffer(),
     ),
@@ -96,7 +99,7 @@ for (let b = 0; b < names.length; b += 20) {
 process.stderr.write('\n');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 console.log(
-  `${names.length} Flickr8k dev photos as 1-MP JPEGs (1155×866), captioned by the bundle in Node from each 224×224 input:`,
+  `${names.length} Flickr8k dev photos as ${photoW}×${photoH} JPEGs, captioned by the bundle in Node from each 224×224 input:`,
 );
 for (const [k, way] of ways.entries())
   console.log(

@@ -6,11 +6,12 @@
  * has no ImageDecoder, cannot convert its frame to RGBA, or does not decode at exactly that size, the
  * caller decodes the whole photo instead (undefined here).
  *
- * How close to the server: on 300 Flickr8k dev photos as 1-MP JPEGs, the page's captions through this
- * path score as the server's do (CIDEr-D 58.5 against 57.2, BLEU-4 21.5 against 21.0; the canvas
- * halving 59.0 / 21.6), and are the server's very caption on 107 photos (the canvas halving on 117):
- * neither browser path reproduces libjpeg's scaled decode to the level, and the captioner's beam
- * search turns a level or two of difference into another, as good, sentence about half the time.
+ * How close to the server (bench/browser-decoding.ts): at ¼ and ⅛ (2000×1500 and 4032×3024 photos)
+ * the server's very pixels, and captions. At ½ (1-MP photos) not to the level: on 300 Flickr8k dev
+ * photos 1.82 levels off on average, the server's very caption on 107 (the canvas halving: 1.07, 117),
+ * with captions that score as the server's do (CIDEr-D 58.5 against 57.2, BLEU-4 21.5 against 21.0;
+ * the canvas halving 59.0 / 21.6): the beam search turns a level or two of difference into another,
+ * as good, sentence about half the time.
  */
 import { browser, type VideoFrameLike } from './dom.js';
 import type { Pixels } from './image.js';

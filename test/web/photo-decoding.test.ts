@@ -129,6 +129,18 @@ describe('big JPEGs decoded at their shrink-on-load size in Chromium', { skip: c
     }
   });
 
+  test('a JPEG the server shrinks by ¼ or ⅛ on load (a phone photo): the server’s very pixels', async () => {
+    for (const [w, h] of [
+      [2000, 1500],
+      [4032, 3024],
+    ]) {
+      const jpeg = await photo(w, h);
+      const { decoders, pixels } = await inPage(`/big-${w}.jpg`, jpeg, true);
+      assert.equal(decoders, 1);
+      assert.equal(await meanDifference(pixels, jpeg), 0, `${w}×${h}`);
+    }
+  });
+
   test('a JPEG the server does not shrink on load (under twice the size) is decoded whole', async () => {
     const jpeg = await photo(400, 300);
     const { decoders, pixels } = await inPage('/small.jpg', jpeg, true);
