@@ -200,7 +200,7 @@ export class ConsensusIndex {
         : [];
     // Each candidate's n-grams counted once for all the neighbours (CIDEr-D's by number, BLEU-4's by text).
     const tokenized = candidates.map((c) => cocoTokenize(c.text));
-    const counts = tokenized.map((tokens) => ngramCounts(tokens, 4));
+    const counts = neighbours.length > 0 ? tokenized.map((tokens) => ngramCounts(tokens, 4)) : [];
     const vectors = tokenized.map((tokens) => cider.vector(tokens));
     const sums = candidates.map(() => 0);
     for (const row of rows) cider.scoreMany(row, vectors).forEach((score, i) => (sums[i] += score));

@@ -3,7 +3,7 @@ const SIGMA = 6;
 
 /**
  * A caption's tf-idf weights (see `CiderD.vector`): its n-grams in coco's precook order, each as its
- * number in the reference set's dictionary (-1: in no reference) and its n-gram order (0..3).
+ * number in the reference set's dictionary (negative: in no reference) and its n-gram order (0..3).
  */
 export interface TfIdf {
   ids: Int32Array;
@@ -14,7 +14,7 @@ export interface TfIdf {
   length: number;
 }
 
-/** A reference's n-gram counts as dictionary numbers, in precook order. */
+/** A caption's n-gram counts as dictionary numbers, in precook order (see `CiderD.count`). */
 interface CountedReference {
   ids: Int32Array;
   orders: Uint8Array;

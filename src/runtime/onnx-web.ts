@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-web/wasm';
-import { SessionCore, type ModelSource, type SessionOptions } from './session-core.js';
+import { modelArguments, SessionCore, type ModelSource, type SessionOptions } from './session-core.js';
 
 /**
  * The browser's sibling of `onnx.ts`: the same functions over onnxruntime-web (WebAssembly, SIMD,
@@ -10,7 +10,6 @@ import { SessionCore, type ModelSource, type SessionOptions } from './session-co
 export {
   floats,
   type ModelSource,
-  type ModelWithWeights,
   type SessionOptions,
   type Tensor,
   type TensorData,
@@ -92,16 +91,10 @@ export class Session extends SessionCore<ort.Tensor> {
       executionMode: 'sequential',
       logSeverityLevel: 3,
     };
-    // A model's external data is copied by onnxruntime straight into its tensors (see fold-constants.ts).
     const session =
       typeof model === 'string'
         ? await ort.InferenceSession.create(model, sessionOptions)
-        : model instanceof Uint8Array
-          ? await ort.InferenceSession.create(model, sessionOptions)
-          : await ort.InferenceSession.create(model.model, {
-              ...sessionOptions,
-              externalData: model.externalData,
-            });
+        : await ort.InferenceSession.create(...modelArguments(model, sessionOptions));
     return new Session(session, ort.Tensor);
   }
 }

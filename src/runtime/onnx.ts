@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { SessionCore, type ModelSource, type SessionOptions } from './session-core.js';
+import { modelArguments, SessionCore, type ModelSource, type SessionOptions } from './session-core.js';
 
 /**
  * The one module that touches the tensor runtime (onnxruntime-node). Everything else hands it ONNX
@@ -10,7 +10,6 @@ import { SessionCore, type ModelSource, type SessionOptions } from './session-co
 export {
   floats,
   type ModelSource,
-  type ModelWithWeights,
   type SessionOptions,
   type Tensor,
   type TensorData,
@@ -22,12 +21,7 @@ export class Session extends SessionCore<ort.Tensor> {
     const session =
       typeof model === 'string'
         ? await ort.InferenceSession.create(model, sessionOptions(options))
-        : model instanceof Uint8Array
-          ? await ort.InferenceSession.create(model, sessionOptions(options))
-          : await ort.InferenceSession.create(model.model, {
-              ...sessionOptions(options),
-              externalData: model.externalData,
-            });
+        : await ort.InferenceSession.create(...modelArguments(model, sessionOptions(options)));
     return new Session(session, ort.Tensor);
   }
 }

@@ -24,6 +24,19 @@ export interface ModelWithWeights {
 /** A serialized model, whole or with its weights apart. */
 export type ModelSource = Uint8Array | ModelWithWeights;
 
+/**
+ * What either package's InferenceSession.create takes for a model: its bytes, and the session options
+ * with its external data where its weights are apart (onnxruntime copies them straight into its tensors).
+ */
+export function modelArguments<O extends object>(
+  model: ModelSource,
+  options: O,
+): [Uint8Array, O & { externalData?: ModelWithWeights['externalData'] }] {
+  return model instanceof Uint8Array
+    ? [model, options]
+    : [model.model, { ...options, externalData: model.externalData }];
+}
+
 export interface SessionOptions {
   /** Intra-op threads (default 1; onnxruntime-web has one pool for all sessions and ignores it). */
   threads?: number;
