@@ -7,6 +7,7 @@ import { captionAlternatives } from '../pipeline/alternatives.js';
 import type { CaptionOptions, CaptionResult } from '../pipeline/captioner-types.js';
 import { floats, Session, type ModelSource } from '../runtime/onnx.js';
 import { CaptionerError } from '../util/errors.js';
+import { KeptArray } from '../util/kept-array.js';
 import { foldGraph } from './fold-constants.js';
 import { fillPlanar, normalizationTable } from '../vision/preprocess.js';
 
@@ -19,6 +20,8 @@ import { fillPlanar, normalizationTable } from '../vision/preprocess.js';
 export class BundleCaptioner {
   private readonly lut: Float32Array;
   private readonly vocabulary: Vocabulary;
+  /** The encoder's input (600 KB of floats), kept from one photo to the next (see KeptArray). */
+  private readonly batches = new KeptArray(Float32Array);
 
   private constructor(
     readonly config: BundleConfig,
@@ -131,9 +134,10 @@ export class BundleCaptioner {
     if (pixels.length !== h * w * channels)
       throw new Error(`captionPixels: ${pixels.length} values for ${w}×${h}×${channels}`);
     const t0 = performance.now();
-    const batch = new Float32Array(3 * h * w);
+    const batch = this.batches.take(3 * h * w);
     fillPlanar(pixels, channels, h * w, this.lut, batch, 0);
     const { features, pooled } = await this.encodeBoth(batch);
+    this.batches.give(batch);
     const t1 = performance.now();
     const captions = await this.generate(features, options, pooled);
     const t2 = performance.now();

@@ -1,4 +1,5 @@
 import { CaptionerError } from '../util/errors.js';
+import { KeptArray } from '../util/kept-array.js';
 import { sniffImageFormat, type ImageFormat } from '../vision/sniff-image.js';
 import { browser, makeCanvas, type DrawableImage, type ImageBitmapLike } from './dom.js';
 import { decodeJpegShrunk, jpegSize } from './jpeg-scaled.js';
@@ -23,6 +24,18 @@ export interface Pixels {
   height: number;
 }
 
+export interface PhotoPixelsOptions {
+  resampling?: Resampling;
+  /** Refused above this many pixels (default 50 million), before decoding where the format says. */
+  maxPixels?: number;
+  /** Where the result's array comes from (give it back once read); default: a new array. */
+  out?: KeptArray<Uint8ClampedArray>;
+}
+
+// A photo's pixels as decoded at its shrunk size (a megabyte or more): kept for the next photo (two:
+// the decoded frame and its turned copy).
+const decodedPixels = new KeptArray(Uint8ClampedArray, 2);
+
 /**
  * A photo → its 8-bit sRGB pixels squashed to width × height, transparency flattened on white, EXIF
  * orientation applied: the input the server's preprocessing (sharp) gives the encoder.
@@ -30,17 +43,16 @@ export interface Pixels {
 export async function photoPixels(
   source: ImageSource,
   [height, width]: [number, number],
-  resampling: Resampling = 'lanczos3',
-  maxPixels = 50_000_000,
+  { resampling = 'lanczos3', maxPixels = 50_000_000, out }: PhotoPixelsOptions = {},
 ): Promise<Pixels> {
   const decoded = await decode(source, resampling === 'lanczos3' ? [width, height] : undefined, maxPixels);
   if ('pixels' in decoded) {
     const shrunk = decoded.pixels;
-    return {
-      data: resampleLanczos3(shrunk.data, shrunk.width, shrunk.height, width, height),
-      width,
-      height,
-    };
+    const data = resampleLanczos3(shrunk.data, shrunk.width, shrunk.height, width, height, {
+      into: out?.take(width * height * 4),
+    });
+    decodedPixels.give(shrunk.data);
+    return { data, width, height };
   }
   const { bitmap, format } = decoded;
   try {
@@ -55,7 +67,10 @@ export async function photoPixels(
     let full = halve(bitmap, shrink);
     // On white, then the Lanczos filter in JS.
     full ??= draw(bitmap, bitmap.width, bitmap.height, bitmap.width, bitmap.height);
-    return { data: resampleLanczos3(full.data, full.width, full.height, width, height), width, height };
+    const data = resampleLanczos3(full.data, full.width, full.height, width, height, {
+      into: out?.take(width * height * 4),
+    });
+    return { data, width, height };
   } finally {
     if (bitmap !== source && 'close' in bitmap) (bitmap as ImageBitmapLike).close();
   }
@@ -98,7 +113,7 @@ async function decode(
   const size = format === 'jpeg' && target ? jpegSize(bytes) : undefined;
   if (size && target) {
     checkSize(size.width * size.height, maxPixels); // before decoding any of it
-    const pixels = await decodeJpegShrunk(bytes, size, ...target);
+    const pixels = await decodeJpegShrunk(bytes, size, ...target, decodedPixels);
     if (pixels) return { pixels };
   }
   try {

@@ -16,6 +16,7 @@ import {
   type WebRuntimeInfo,
 } from '../runtime/onnx-web.js';
 import { CaptionerError } from '../util/errors.js';
+import { KeptArray } from '../util/kept-array.js';
 import { BundleCaptioner } from './bundle-captioner.js';
 import { browser } from './dom.js';
 import { photoPixels, type ImageSource, type Resampling } from './image.js';
@@ -191,6 +192,8 @@ function rememberRuntime(wasmPaths: string | undefined): void {
 class WebCaptioner implements BrowserCaptioner {
   /** Photos are captioned one at a time (onnxruntime-web runs one session call at a time anyway). */
   private queue: Promise<unknown> = Promise.resolve();
+  /** The photos' squashed pixels, kept from one to the next (see KeptArray). */
+  private readonly inputs = new KeptArray(Uint8ClampedArray);
 
   constructor(
     private readonly core: BundleCaptioner,
@@ -215,8 +218,13 @@ class WebCaptioner implements BrowserCaptioner {
   caption(image: ImageSource, options: CaptionOptions = {}): Promise<CaptionResult> {
     const run = async () => {
       const t0 = performance.now();
-      const pixels = await photoPixels(image, this.core.inputSize, this.resampling);
-      return this.core.captionPixels(pixels.data, 4, options, performance.now() - t0);
+      const pixels = await photoPixels(image, this.core.inputSize, {
+        resampling: this.resampling,
+        out: this.inputs,
+      });
+      const result = await this.core.captionPixels(pixels.data, 4, options, performance.now() - t0);
+      this.inputs.give(pixels.data);
+      return result;
     };
     const result = this.queue.then(run, run);
     this.queue = result.catch(() => undefined);

@@ -13,6 +13,7 @@
  * the canvas halving 59.0 / 21.6): the beam search turns a level or two of difference into another,
  * as good, sentence about half the time.
  */
+import type { KeptArray } from '../util/kept-array.js';
 import { browser, type VideoFrameLike } from './dom.js';
 import type { Pixels } from './image.js';
 import { jpegShrinkOnLoad } from './resample.js';
@@ -49,13 +50,14 @@ export function jpegSize(bytes: Uint8Array): { width: number; height: number } |
 /**
  * The JPEG's pixels (RGBA) at the size sharp's shrink-on-load decodes it at for an outW × outH output,
  * EXIF orientation applied; undefined when it would not shrink on load or this browser cannot do it
- * (see the file's comment).
+ * (see the file's comment). The pixels are written into arrays from `buffers` where given.
  */
 export async function decodeJpegShrunk(
   bytes: Uint8Array,
   size: { width: number; height: number },
   outW: number,
   outH: number,
+  buffers?: KeptArray<Uint8ClampedArray>,
 ): Promise<Pixels | undefined> {
   const Decoder = browser.ImageDecoder;
   const factor = jpegShrinkOnLoad(size.width, size.height, outW, outH);
@@ -72,9 +74,9 @@ export async function decodeJpegShrunk(
     // not apply it either; mirrored orientations are left to the other path too.
     const rotation = frame.rotation;
     if (typeof rotation !== 'number' || frame.flip || rotation % 90 !== 0) return undefined;
-    const data = new Uint8ClampedArray(width * height * 4);
+    const data = buffers?.take(width * height * 4) ?? new Uint8ClampedArray(width * height * 4);
     await frame.copyTo(data, { format: 'RGBA', colorSpace: 'srgb' });
-    return rotateClockwise({ data, width, height }, rotation);
+    return rotateClockwise({ data, width, height }, rotation, buffers);
   } catch {
     return undefined; // no RGBA conversion here, a JPEG it cannot read…: the whole-photo path decides
   } finally {
@@ -83,13 +85,20 @@ export async function decodeJpegShrunk(
   }
 }
 
-/** RGBA pixels turned `degrees` (0, 90, 180, 270) clockwise, as a frame with that rotation is shown. */
-export function rotateClockwise(image: Pixels, degrees: number): Pixels {
+/**
+ * RGBA pixels turned `degrees` (0, 90, 180, 270) clockwise, as a frame with that rotation is shown;
+ * with `buffers`, into an array from there, and the image's own array given back to it.
+ */
+export function rotateClockwise(
+  image: Pixels,
+  degrees: number,
+  buffers?: KeptArray<Uint8ClampedArray>,
+): Pixels {
   const turns = (((degrees / 90) % 4) + 4) % 4;
   if (turns === 0) return image;
   const { data, width: w, height: h } = image;
   const [W, H] = turns === 2 ? [w, h] : [h, w];
-  const out = new Uint8ClampedArray(data.length);
+  const out = buffers?.take(data.length) ?? new Uint8ClampedArray(data.length);
   const source = new Uint32Array(data.buffer, data.byteOffset, w * h);
   const target = new Uint32Array(out.buffer, 0, W * H);
   for (let y = 0; y < H; y++)
@@ -98,5 +107,6 @@ export function rotateClockwise(image: Pixels, degrees: number): Pixels {
       const [sx, sy] = turns === 1 ? [y, h - 1 - x] : turns === 2 ? [w - 1 - x, h - 1 - y] : [w - 1 - y, x];
       target[y * W + x] = source[sy * w + sx];
     }
+  buffers?.give(data);
   return { data: out, width: W, height: H };
 }

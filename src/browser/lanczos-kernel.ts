@@ -171,7 +171,9 @@ function layout(srcBytes: number, dstBytes: number): { src: number; dst: number;
 
 /**
  * The compiled kernels over one memory of their own, grown as photos need (views are made after
- * growing, never kept), or null where WebAssembly SIMD is unavailable.
+ * growing, never kept), or null where WebAssembly SIMD is unavailable. A pass's result is a view of
+ * that memory, valid until the next pass (which may take it as its source without leaving the
+ * memory): read it or copy it before; no new array per pass (a fresh array costs its page faults).
  */
 export class LanczosKernel {
   private constructor(
@@ -186,6 +188,20 @@ export class LanczosKernel {
     if (!instance) return null;
     const { rows, columns } = instance.exports;
     return new LanczosKernel(instance.memory, rows as RowsFunction, columns as ColumnsFunction);
+  }
+
+  /**
+   * Where `data` sits in the kernel's memory (a pass's result; -1 when it is elsewhere), taken before
+   * the memory grows: growing detaches the old views (their length becomes 0) but keeps the bytes.
+   */
+  private whereIs(data: Uint8Array): { from: number; length: number } {
+    return { from: data.buffer === this.memory.buffer ? data.byteOffset : -1, length: data.length };
+  }
+
+  /** A pass's source copied to `to`: from outside, or within the memory from where it was. */
+  private place(data: Uint8Array, { from, length }: { from: number; length: number }, to: number): void {
+    if (from < 0) new Uint8Array(this.memory.buffer, to, length).set(data);
+    else if (from !== to) new Uint8Array(this.memory.buffer).copyWithin(to, from, from + length);
   }
 
   /** Room for `bytes`; false if the runtime refuses (the caller falls back to JS). */
@@ -214,16 +230,17 @@ export class LanczosKernel {
   ): Uint8Array | null {
     if (rowBytes < 16) return null;
     const at = layout(data.length, out * rowBytes);
+    const source = this.whereIs(data);
     if (!this.reserve(at.table + taps.length * ROW_TAP_BYTES)) return null;
     const heap = this.memory.buffer;
-    new Uint8Array(heap, at.src, data.length).set(data);
+    this.place(data, source, at.src);
     const table = new Int32Array(heap, at.table, taps.length * 2);
     for (let k = 0; k < taps.length; k++) {
       table[2 * k] = taps[k] * rowBytes;
       table[2 * k + 1] = weights[k];
     }
     this.rowsFn(at.src, at.dst, rowBytes, out, at.table, points);
-    return new Uint8Array(heap, at.dst, out * rowBytes).slice();
+    return new Uint8Array(heap, at.dst, out * rowBytes);
   }
 
   /**
@@ -242,15 +259,16 @@ export class LanczosKernel {
     weights: Int32Array,
   ): Uint8Array | null {
     const at = layout(data.length, height * out * 4);
+    const source = this.whereIs(data);
     if (!this.reserve(at.table + taps.length * COLUMN_TAP_BYTES)) return null;
     const heap = this.memory.buffer;
-    new Uint8Array(heap, at.src, data.length).set(data);
+    this.place(data, source, at.src);
     const table = new Int32Array(heap, at.table, taps.length * (COLUMN_TAP_BYTES / 4));
     for (let k = 0, t = 0; k < taps.length; k++, t += 5) {
       table[t] = taps[k] * channels;
       table[t + 1] = table[t + 2] = table[t + 3] = table[t + 4] = weights[k];
     }
     this.columnsFn(at.src, at.dst, height, width * channels, out, at.table, points);
-    return new Uint8Array(heap, at.dst, height * out * 4).slice();
+    return new Uint8Array(heap, at.dst, height * out * 4);
   }
 }

@@ -17,6 +17,8 @@ import { LanczosKernel } from './lanczos-kernel.js';
 export interface ResampleOptions {
   /** Run the reduce passes in the WebAssembly SIMD kernels where available (default true). */
   simd?: boolean;
+  /** Written into this array (outW × outH × 4 values) rather than a new one. */
+  into?: Uint8ClampedArray;
 }
 
 let sharedKernel: LanczosKernel | null | undefined;
@@ -46,7 +48,9 @@ export function resampleLanczos3(
   if (outH < img.height) img = reduceAxis(img, outH, 'v', simd);
   if (outW < img.width) img = reduceAxis(img, outW, 'h', simd);
   if (outW > img.width || outH > img.height) img = enlarge(img, outW, outH);
-  const out = new Uint8ClampedArray(outW * outH * 4);
+  const out = options.into ?? new Uint8ClampedArray(outW * outH * 4);
+  if (out.length !== outW * outH * 4)
+    throw new RangeError(`resampleLanczos3: into holds ${out.length} values`);
   for (let i = 0, j = 0; i < out.length; i += 4, j += img.channels) {
     out[i] = img.data[j];
     out[i + 1] = img.data[j + 1];

@@ -75,3 +75,34 @@ test('the WebAssembly SIMD passes give the JS loops’ bytes, whatever the sizes
     assert.deepEqual(simd, js, `${w}×${h} → ${ow}×${oh}`);
   }
 });
+
+test('a pass takes the one before’s result where it lies in the kernel’s memory, even when it must grow', () => {
+  const kernel = LanczosKernel.create()!;
+  const fresh = LanczosKernel.create()!;
+  const [w, h, out, points] = [40, 30, 10, 7];
+  const rgba = Uint8Array.from({ length: w * h * 4 }, (_, i) => Math.imul(i + 1, 2654435761) >>> 24);
+  const taps = (n: number, length: number) =>
+    Int32Array.from({ length: n * points }, (_, i) => (i * 7) % length);
+  const weights = (n: number) =>
+    Int32Array.from({ length: n * points }, (_, i) => [-300, 900, 3000, 900, -300, 0, 0][i % 7]);
+  const rows = kernel.rows(rgba, w * 4, out, points, taps(out, h), weights(out))!;
+  assert.equal(rows.buffer.byteLength > 0 && rows.length, w * 4 * out, 'a view of the rows pass');
+  const copy = rows.slice();
+  // Wide enough a result that the memory grows: the source (a view of the old memory) survives it.
+  const wide = 20_000;
+  const columns = kernel.columns(rows, w, out, 4, wide, points, taps(wide, w), weights(wide))!;
+  const expected = fresh.columns(copy, w, out, 4, wide, points, taps(wide, w), weights(wide))!;
+  assert.deepEqual(columns, expected);
+});
+
+test('resampling writes into the array it is given', () => {
+  const rgba = new Uint8ClampedArray(578 * 433 * 4).map((_, i) => (i * 31) & 255);
+  const into = new Uint8ClampedArray(224 * 224 * 4);
+  const out = resampleLanczos3(rgba, 578, 433, 224, 224, { into });
+  assert.equal(out, into);
+  assert.deepEqual(out, resampleLanczos3(rgba, 578, 433, 224, 224));
+  assert.throws(
+    () => resampleLanczos3(rgba, 578, 433, 224, 224, { into: new Uint8ClampedArray(10) }),
+    RangeError,
+  );
+});
