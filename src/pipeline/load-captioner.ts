@@ -10,6 +10,7 @@ import { loadModel, type LoadedModel } from '../model/model-folder.js';
 import { openDecoder } from '../model/open-decoder.js';
 import type { StepDecoder } from '../model/step-decoder.js';
 import { CaptionerError } from '../util/errors.js';
+import { KeptArray } from '../util/kept-array.js';
 import { loadEncoder, type ImageEncoder } from '../vision/encoder.js';
 import type { DecodedImage } from '../vision/decode-image.js';
 import {
@@ -123,6 +124,8 @@ class PipelineCaptioner implements Captioner {
   private disposed = false;
   /** Work under way: dispose waits for it rather than pull the encoder from under it. */
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** The encoder's input, kept from one request to the next (see KeptArray). */
+  private readonly batches = new KeptArray(Float32Array);
 
   constructor(
     private readonly model: LoadedModel,
@@ -188,9 +191,10 @@ class PipelineCaptioner implements Captioner {
       d.status === 'rejected' ? { error: d.reason as Error } : { error: new Error('not captioned') },
     );
     if (ok.length === 0) return results;
-    const batch = new Float32Array(ok.length * 3 * h * w);
+    const batch = this.batches.take(ok.length * 3 * h * w);
     ok.forEach(({ image }, slot) => this.encoder.fill(image, batch, slot));
     const { features, pooled } = await encodeBatch(this.encoder, batch, ok.length, readsSpatial(this.model));
+    this.batches.give(batch);
     const t2 = performance.now();
     const consensus = options.consensus === false ? undefined : this.consensus;
     const captions = await beamSearchReranked(
