@@ -1,7 +1,6 @@
 import type { Vocabulary } from '../data/vocabulary.js';
-import { maxReferenceCounts, sentenceBleuOfCounts } from '../eval/bleu.js';
+import { sentenceBleuOfMatches } from '../eval/bleu.js';
 import { CiderD } from '../eval/cider.js';
-import { ngramCounts } from '../eval/ngrams.js';
 import { cocoTokenize } from '../eval/ptb-tokenizer.js';
 import { CaptionerError } from '../util/errors.js';
 import type { StepDecoder } from '../model/step-decoder.js';
@@ -190,29 +189,26 @@ export class ConsensusIndex {
     this.prepare();
     const cider = this.cider!;
     const { weight, bleuWeight = 0 } = this.contents.header;
-    // BLEU-4 against each neighbour's captions (clipped by the most any one of them has an n-gram).
-    const neighbours =
-      bleuWeight > 0
-        ? rows.map((row) => {
-            const refs = this.contents.references[row];
-            return { clip: maxReferenceCounts(refs, 4), lengths: refs.map((r) => r.length) };
-          })
-        : [];
-    // Each candidate's n-grams counted once for all the neighbours (CIDEr-D's by number, BLEU-4's by text).
+    // Each candidate's n-grams numbered once for all the neighbours, for CIDEr-D and for BLEU-4 (clipped
+    // by the most any one of a neighbour's captions holds an n-gram).
     const tokenized = candidates.map((c) => cocoTokenize(c.text));
-    const counts = neighbours.length > 0 ? tokenized.map((tokens) => ngramCounts(tokens, 4)) : [];
     const vectors = tokenized.map((tokens) => cider.vector(tokens));
     const sums = candidates.map(() => 0);
-    for (const row of rows) cider.scoreMany(row, vectors).forEach((score, i) => (sums[i] += score));
-    const scored = candidates.map((c, i) => {
-      const tokens = tokenized[i];
-      const sum = sums[i];
-      let bleu = 0;
-      if (neighbours.length > 0) {
-        for (const { clip, lengths } of neighbours)
-          bleu += sentenceBleuOfCounts(counts[i], tokens.length, clip, lengths);
-        bleu /= neighbours.length;
+    const bleus = candidates.map(() => 0);
+    for (const row of rows) {
+      cider.scoreMany(row, vectors).forEach((score, i) => (sums[i] += score));
+      if (bleuWeight > 0) {
+        const lengths = this.contents.references[row].map((r) => r.length);
+        cider
+          .clippedMatches(row, vectors)
+          .forEach(
+            (correct, i) => (bleus[i] += sentenceBleuOfMatches(correct, tokenized[i].length, lengths)),
+          );
       }
+    }
+    const scored = candidates.map((c, i) => {
+      const sum = sums[i];
+      const bleu = bleuWeight > 0 ? bleus[i] / rows.length : 0;
       const agreement = weight * (sum / rows.length) + bleuWeight * bleu;
       return { c: { ...c, consensus: sum / rows.length }, agreement };
     });

@@ -148,6 +148,20 @@ export function sentenceBleuOfCounts(
   if (length === 0) return 0;
   const correct = new Array<number>(maxN).fill(0);
   for (const [gram, count] of counts) correct[ngramOrder(gram) - 1] += Math.min(clip.get(gram) ?? 0, count);
+  return sentenceBleuOfMatches(correct, length, refLengths);
+}
+
+/**
+ * `sentenceBleu` of a caption of `length` words given its clipped n-gram matches by order (`correct[k]`:
+ * Σ over its (k+1)-grams of min(its count, the most any one reference holds)); maxN is correct.length.
+ */
+export function sentenceBleuOfMatches(
+  correct: ArrayLike<number>,
+  length: number,
+  refLengths: readonly number[],
+): number {
+  if (length === 0) return 0;
+  const maxN = correct.length;
   let logSum = 0;
   for (let k = 0; k < maxN; k++) {
     const guess = Math.max(0, length - k);

@@ -9,6 +9,8 @@ export interface TfIdf {
   ids: Int32Array;
   orders: Uint8Array;
   weights: Float64Array;
+  /** Each n-gram's count in the caption. */
+  counts: Int32Array;
   norm: number[];
   /** coco's quirk: the "length" compared by the penalty is the number of bigrams (words - 1, or 0). */
   length: number;
@@ -60,6 +62,8 @@ export class CiderD {
   private readonly refVectors = new Map<number, TfIdf[]>();
   /** One reference's weights by n-gram number while candidates are compared with it; zeros between. */
   private readonly scratch: Float64Array;
+  /** An image's most of each n-gram in one reference, by number, while `clippedMatches` runs; zeros between. */
+  private readonly most: Int32Array;
 
   /** `references[i]`: image i's reference captions, tokenized. */
   constructor(references: readonly (readonly (readonly string[])[])[]) {
@@ -77,6 +81,7 @@ export class CiderD {
     );
     this.logImages = Math.log(references.length);
     this.scratch = new Float64Array(df.length);
+    this.most = new Int32Array(df.length);
   }
 
   /** The score (coco's scale, 0..10) of a candidate caption of image `image` against its references. */
@@ -191,6 +196,27 @@ export class CiderD {
     });
   }
 
+  /**
+   * BLEU's clipped matches of several candidates (their `vector`s) against image `image`'s references,
+   * by the same n-gram numbers: per candidate and order n (0..3), Σ over its (n+1)-grams of min(its
+   * count, the most any one reference holds) — what `sentenceBleuOfMatches` takes (the reranker weighs
+   * BLEU-4 beside CIDEr-D; the same counts as the n-gram strings of maxReferenceCounts give).
+   */
+  clippedMatches(image: number, hyps: readonly TfIdf[]): Int32Array[] {
+    const most = this.most;
+    const refs = this.references[image];
+    for (const { ids, counts } of refs)
+      for (let g = 0; g < ids.length; g++) if (counts[g] > most[ids[g]]) most[ids[g]] = counts[g];
+    const matches = hyps.map(({ ids, orders, counts }) => {
+      const correct = new Int32Array(N);
+      for (let g = 0; g < ids.length; g++)
+        if (ids[g] >= 0) correct[orders[g]] += Math.min(most[ids[g]], counts[g]);
+      return correct;
+    });
+    for (const { ids } of refs) for (let g = 0; g < ids.length; g++) most[ids[g]] = 0;
+    return matches;
+  }
+
   private weigh(ids: Int32Array, orders: Uint8Array, tf: Int32Array): TfIdf {
     const weights = new Float64Array(ids.length);
     const squares = new Array<number>(N).fill(0);
@@ -203,7 +229,7 @@ export class CiderD {
       squares[n] += weight ** 2;
       if (n === 1) length += tf[g];
     }
-    return { ids, orders, weights, norm: squares.map(Math.sqrt), length };
+    return { ids, orders, weights, counts: tf, norm: squares.map(Math.sqrt), length };
   }
 }
 

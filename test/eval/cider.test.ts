@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { maxReferenceCounts, sentenceBleuOfCounts, sentenceBleuOfMatches } from '../../src/eval/bleu.js';
 import { CiderD, corpusCiderD } from '../../src/eval/cider.js';
+import { ngramCounts } from '../../src/eval/ngrams.js';
 
 const words = (s: string) => s.split(' ').filter((w) => w.length > 0);
 const cider = (pairs: [string, string[]][]) =>
@@ -77,4 +79,36 @@ test('scoring several candidates at once gives each one’s own score, whatever 
     );
   }
   assert.ok(one(0)[0] > one(0)[2]);
+});
+
+test('BLEU’s clipped matches by n-gram number are the n-gram strings’ (and the scores bit for bit)', () => {
+  const refs = [
+    ['a dog runs on the grass', 'a brown dog runs a dog runs', 'the dog is running'],
+    ['a man rides a bike', 'a cyclist on a road'],
+  ].map((image) => image.map(words));
+  const d = new CiderD(refs);
+  const candidates = ['a dog runs a dog runs', 'a dog runs on a road', 'zebra zebra', 'a', ''].map(words);
+  for (const image of [0, 1, 0]) {
+    const matches = d.clippedMatches(
+      image,
+      candidates.map((c) => d.vector(c)),
+    );
+    candidates.forEach((c, i) => {
+      const clip = maxReferenceCounts(refs[image], 4);
+      const expected = [0, 0, 0, 0];
+      for (const [gram, count] of ngramCounts(c, 4))
+        expected[gram.split(' ').length - 1] += Math.min(clip.get(gram) ?? 0, count);
+      assert.deepEqual([...matches[i]], expected, `${c.join(' ')} against image ${image}`);
+      const lengths = refs[image].map((r) => r.length);
+      assert.equal(
+        sentenceBleuOfMatches(matches[i], c.length, lengths),
+        sentenceBleuOfCounts(ngramCounts(c, 4), c.length, clip, lengths),
+      );
+    });
+  }
+  // Each n-gram clipped by the most one reference holds ('dog runs': 2, in the second), not their sum.
+  assert.deepEqual(
+    [...d.clippedMatches(0, [d.vector(words('a dog runs a dog runs a dog runs'))])[0]],
+    [6, 4, 3, 2],
+  );
 });
