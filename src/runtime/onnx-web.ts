@@ -95,6 +95,6 @@ export class Session extends SessionCore<ort.Tensor> {
       typeof model === 'string'
         ? await ort.InferenceSession.create(model, sessionOptions)
         : await ort.InferenceSession.create(...modelArguments(model, sessionOptions));
-    return new Session(session, ort.Tensor);
+    return new Session(session, ort.Tensor, false);
   }
 }

@@ -87,9 +87,15 @@ export class SessionCore<RuntimeTensor> {
    */
   private readonly session: RuntimeSession<RuntimeTensor>;
 
+  /**
+   * `fillsGivenOutputs`: whether the runtime writes a run's outputs into output tensors it is given.
+   * onnxruntime-web (1.30) takes them but hands them back unwritten (it runs into a copy in its own
+   * memory and never copies back); for it, `run` copies the outputs into `into` itself.
+   */
   protected constructor(
     session: unknown,
     private readonly Tensor: RuntimeTensorClass<RuntimeTensor>,
+    private readonly fillsGivenOutputs = true,
   ) {
     this.session = session as RuntimeSession<RuntimeTensor>;
   }
@@ -104,14 +110,29 @@ export class SessionCore<RuntimeTensor> {
 
   /**
    * Runs the model; `outputs` (default all) limits what is computed to what those outputs need. The
-   * outputs named in `into` are written straight into those tensors' memory (views of a bigger array
-   * will do): no new array per run, no copy after it.
+   * outputs named in `into` are written into those tensors' memory (views of a bigger array will do):
+   * by onnxruntime-node straight there, no new array per run; by onnxruntime-web into its own, then
+   * copied.
    */
   async run(
     feeds: Record<string, Tensor>,
     outputs?: readonly string[],
     into?: Record<string, Tensor>,
   ): Promise<Record<string, Tensor>> {
+    if (into && !this.fillsGivenOutputs) {
+      const out = await this.run(feeds, outputs ?? this.outputNames);
+      for (const [name, t] of Object.entries(into)) {
+        const result = out[name];
+        if (!result) continue;
+        if (result.data.length !== t.data.length || result.data.constructor !== t.data.constructor)
+          throw new Error(
+            `run: output ${name} holds ${result.data.length} values, not the ${t.data.length} given`,
+          );
+        (t.data as Float32Array).set(result.data as Float32Array);
+        out[name] = t;
+      }
+      return out;
+    }
     const input: Record<string, RuntimeTensor> = {};
     for (const [name, t] of Object.entries(feeds))
       input[name] = new this.Tensor(typeOf(t.data), t.data, t.dims);
