@@ -7,7 +7,6 @@
 // how often the caption is the server's, the captions' scores against the references, and the time
 // photoPixels takes in the page.
 //   npx tsx bench/browser-decoding.ts [--photos 300] [--size 1155x866]
-import http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -16,7 +15,7 @@ import { loadReferences } from '../src/eval/references.js';
 import { formatScores, scoreCaptions } from '../src/eval/score.js';
 import { buildBundle } from '../src/export/bundle.js';
 import { decodeImage } from '../src/vision/decode-image.js';
-import { buildImageModule, launchChromium } from '../test/helpers/browser.js';
+import { openImagePage } from '../test/helpers/browser.js';
 
 const args = process.argv.slice(2);
 const count = Number(args[args.indexOf('--photos') + 1] || 300);
@@ -29,18 +28,8 @@ const names = [...references.keys()].slice(0, count);
 const { config, files } = await buildBundle();
 const bundle = await BundleCaptioner.create(config, async (name) => files.get(name)!);
 
-const module = await buildImageModule();
 let batch: Buffer[] = [];
-const server = http.createServer((req, res) => {
-  const jpeg = batch[Number(req.url!.slice(1))];
-  if (jpeg) res.writeHead(200, { 'content-type': 'image/jpeg' }).end(jpeg);
-  else if (req.url === '/image.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(module);
-  else res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>decoding</title>');
-});
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-const browser = await launchChromium();
-const page = await browser.newPage();
-await page.goto(`http://127.0.0.1:${(server.address() as { port: number }).port}/`);
+const { page, close } = await openImagePage((path) => batch[Number(path.slice(1))]);
 
 const ways = ['server (sharp)', 'page, ImageDecoder', 'page, whole photo'] as const;
 const captions = ways.map(() => new Map<string, string>());
@@ -107,6 +96,5 @@ for (const [k, way] of ways.entries())
       (k > 0 ? `, photoPixels p50 ${median(ms[k]).toFixed(1)} ms` : ''),
   );
 for (const [k, way] of ways.entries()) console.log(formatScores(scoreCaptions(captions[k], references), way));
-await browser.close();
-server.close();
+await close();
 await bundle.dispose();

@@ -131,24 +131,10 @@ export function sentenceBleu(
   refLengths: readonly number[],
   maxN = 4,
 ): number {
-  return sentenceBleuOfCounts(ngramCounts(candidate, maxN), candidate.length, clip, refLengths, maxN);
-}
-
-/**
- * `sentenceBleu` of a caption given its n-gram counts (`ngramCounts(candidate, maxN)`) and length: for
- * one caption scored against several reference sets, its n-grams are counted once.
- */
-export function sentenceBleuOfCounts(
-  counts: ReadonlyMap<string, number>,
-  length: number,
-  clip: ReadonlyMap<string, number>,
-  refLengths: readonly number[],
-  maxN = 4,
-): number {
-  if (length === 0) return 0;
   const correct = new Array<number>(maxN).fill(0);
-  for (const [gram, count] of counts) correct[ngramOrder(gram) - 1] += Math.min(clip.get(gram) ?? 0, count);
-  return sentenceBleuOfMatches(correct, length, refLengths);
+  for (const [gram, count] of ngramCounts(candidate, maxN))
+    correct[ngramOrder(gram) - 1] += Math.min(clip.get(gram) ?? 0, count);
+  return sentenceBleuOfMatches(correct, candidate.length, refLengths);
 }
 
 /**

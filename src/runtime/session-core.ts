@@ -120,7 +120,7 @@ export class SessionCore<RuntimeTensor> {
     into?: Record<string, Tensor>,
   ): Promise<Record<string, Tensor>> {
     if (into && !this.fillsGivenOutputs) {
-      const out = await this.run(feeds, outputs ?? this.outputNames);
+      const out = await this.run(feeds, outputs);
       for (const [name, t] of Object.entries(into)) {
         const result = out[name];
         if (!result) continue;

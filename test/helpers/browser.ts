@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
+import http from 'node:http';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 
 /** Debian's Chromium (the `chromium` package; .ci/run installs it). */
 export const CHROMIUM = process.env.CAPTIONER_CHROMIUM ?? '/usr/bin/chromium';
@@ -71,4 +72,31 @@ export async function buildImageModule(): Promise<string> {
 /** Where screenshots go: CAPTIONER_SCREENSHOTS, else a folder in the system's temp dir. */
 export function screenshotDir(): string {
   return process.env.CAPTIONER_SCREENSHOTS ?? join(tmpdir(), 'captioner-screenshots');
+}
+
+/**
+ * A bare Chromium page served by a little HTTP server of its own: `/image.js` (buildImageModule) for it
+ * to import, and the JPEG `photo(path)` gives for any other path it asks for. `close` stops both.
+ */
+export async function openImagePage(
+  photo: (path: string) => Buffer | undefined,
+): Promise<{ page: Page; close(): Promise<void> }> {
+  const module = await buildImageModule();
+  const server = http.createServer((req, res) => {
+    const jpeg = photo(req.url!);
+    if (jpeg) res.writeHead(200, { 'content-type': 'image/jpeg' }).end(jpeg);
+    else if (req.url === '/image.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(module);
+    else res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>pixels</title>');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const browser = await launchChromium();
+  const page = await browser.newPage();
+  await page.goto(`http://127.0.0.1:${(server.address() as { port: number }).port}/`);
+  return {
+    page,
+    close: async () => {
+      await browser.close();
+      server.close();
+    },
+  };
 }

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import sharp from 'sharp';
 import { jpegSize, rotateClockwise } from '../../src/browser/jpeg-scaled.js';
 import { decodeImage } from '../../src/vision/decode-image.js';
-import { buildImageModule, chromiumMissing, launchChromium } from '../helpers/browser.js';
+import { chromiumMissing, openImagePage } from '../helpers/browser.js';
 import { makeJpeg } from '../helpers/images.js';
 import { flickrPhoto } from '../helpers/real-captioner.js';
 
@@ -57,27 +56,15 @@ test('rotateClockwise turns RGBA pixels a quarter at a time: four quarters are t
  * ImageDecoder, the whole-photo path gives about the same.
  */
 describe('big JPEGs decoded at their shrink-on-load size in Chromium', { skip: chromiumMissing() }, () => {
-  let browser: Browser;
   let page: Page;
-  let server: http.Server;
+  let close: (() => Promise<void>) | undefined;
   const photos = new Map<string, Buffer>();
 
   before(async () => {
-    const module = await buildImageModule();
-    server = http.createServer((req, res) => {
-      const jpeg = photos.get(req.url!);
-      if (jpeg) res.writeHead(200, { 'content-type': 'image/jpeg' }).end(jpeg);
-      else if (req.url === '/image.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(module);
-      else res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>pixels</title>');
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    browser = await launchChromium();
-    page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${(server.address() as { port: number }).port}/`);
+    ({ page, close } = await openImagePage((path) => photos.get(path)));
   });
   after(async () => {
-    await browser?.close();
-    server?.close();
+    await close?.();
   });
 
   /** The page's 224×224 pixels of a JPEG (with or without ImageDecoder), and how many decoders it made. */
