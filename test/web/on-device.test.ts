@@ -8,6 +8,7 @@ import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { buildBundle, writeBundle } from '../../src/export/bundle.js';
+import { onnxruntimeWebDist } from '../../src/export/ort-files.js';
 import { writeStaticPage } from '../../src/export/static-page.js';
 import type { Captioner } from '../../src/pipeline/captioner-types.js';
 import { buildServer } from '../../src/serve/server.js';
@@ -79,6 +80,10 @@ describe('on-device captioning in Chromium (real model)', { skip: chromiumMissin
     const cores = Number(await page.evaluate('navigator.hardwareConcurrency'));
     await page.locator('#model-status[data-ready="true"]').waitFor({ timeout: 120_000 });
     const threads = Number(await page.locator('#model-status').getAttribute('data-threads'));
+    // onnxruntime-web's loader came with the page (index.html's modulepreload), from where it imports it.
+    assert.deepEqual(await preloadedModules(page), [
+      [`${new URL(url).origin}/ort/${onnxruntimeWebDist()!.version}/ort-wasm-simd-threaded.mjs`, 200],
+    ]);
     // The files were read and their weights folded in the page's loading worker, not its main thread.
     assert.equal(await page.locator('#model-status').getAttribute('data-folded-in-worker'), 'true');
     assert.ok(
@@ -163,6 +168,9 @@ describe('on-device captioning in Chromium (real model)', { skip: chromiumMissin
       assert.equal(await page.locator('#where').isVisible(), false, 'no server: nothing to choose');
       assert.match((await page.locator('#model-info').textContent())!, /never leave your device/);
       assert.equal(await page.locator('#model-status').getAttribute('data-threads'), '1');
+      const [[preloaded, status]] = await preloadedModules(page);
+      assert.match(preloaded, /\/ort\/[^/]+\/ort-wasm-simd-threaded\.mjs$/);
+      assert.equal(status, 200);
       assert.deepEqual(problems, []);
     } finally {
       await context.close();
@@ -170,3 +178,12 @@ describe('on-device captioning in Chromium (real model)', { skip: chromiumMissin
     }
   });
 });
+
+/** The modules the page preloads (its <link rel="modulepreload">): address, and the status it was fetched with. */
+function preloadedModules(page: Page): Promise<[string, number][]> {
+  // A string: the tests are type-checked without the DOM's types.
+  return page.evaluate(`[...document.querySelectorAll('link[rel="modulepreload"]')].map((link) => [
+    link.href,
+    performance.getEntriesByName(link.href)[0]?.responseStatus ?? 0,
+  ])`);
+}
