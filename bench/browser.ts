@@ -32,8 +32,12 @@ const photo = await sharp(await readFile(source))
   .jpeg({ quality: 90 })
   .toBuffer();
 const webRoot = await buildWebPage();
-const app = buildServer({ captioner, webRoot });
+// As `captioner serve`: the on-device bundle built as the server starts, and the first visit made once
+// it is (a visitor arriving at a running server).
+const app = buildServer({ captioner, webRoot, buildBundleAtStart: true });
 await app.listen({ port: 0, host: '127.0.0.1' });
+while ((await app.inject({ url: '/healthz' })).json().bundle === 'building')
+  await new Promise((resolve) => setTimeout(resolve, 50));
 const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/${threads ? `?threads=${threads}` : ''}`;
 // A browser profile on disk, as a visitor's: the HTTP cache (and V8's cache of compiled WebAssembly)
 // and Cache Storage persist between visits.

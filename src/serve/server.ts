@@ -18,6 +18,8 @@ export interface ServerOptions {
   webRoot?: string | null;
   /** The model the page captions with on the device, served at /model/ (default: the bundled model); null: none. */
   bundle?: WebPageOptions['bundle'];
+  /** Build that bundle as soon as the server listens (default: on its first request). */
+  buildBundleAtStart?: boolean;
   /** Called with every error that became a 500 (a bug); default: its stack on stderr. */
   onInternalError?: (error: unknown, request: FastifyRequest) => void;
 }
@@ -80,7 +82,16 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     return payload;
   });
 
-  app.get('/healthz', async () => ({ status: 'ok', queue: queue.stats, admission: admission.stats }));
+  const web = registerWebPage(app, options.webRoot === undefined ? defaultWebRoot() : options.webRoot, {
+    bundle: options.bundle,
+    buildBundleAtStart: options.buildBundleAtStart,
+  });
+  app.get('/healthz', async () => ({
+    status: 'ok',
+    queue: queue.stats,
+    admission: admission.stats,
+    bundle: web.bundleState(),
+  }));
   app.get('/api/model', async () => captioner.card);
   app.get('/api/limits', async () => ({
     maxUploadBytes: limits.maxUploadBytes,
@@ -136,8 +147,5 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     );
   });
 
-  registerWebPage(app, options.webRoot === undefined ? defaultWebRoot() : options.webRoot, {
-    bundle: options.bundle,
-  });
   return app;
 }

@@ -36,6 +36,18 @@ export const ORT_PATH = '/ort/';
 export interface WebPageOptions {
   /** The model whose bundle the page captions with on the device (default: the bundled model); null: none. */
   bundle?: BuildBundleOptions | null;
+  /**
+   * Build the bundle as soon as the server listens (`captioner serve` does), so that the page's first
+   * visitor after a start does not wait for it (~1.5 s); default: on its first request.
+   */
+  buildBundleAtStart?: boolean;
+}
+
+/** The on-device bundle, as /healthz tells it: none served, not asked for yet, building, ready, or failed. */
+export type BundleState = 'none' | 'idle' | 'building' | 'ready' | 'failed';
+
+export interface WebPage {
+  bundleState(): BundleState;
 }
 
 /**
@@ -48,19 +60,23 @@ export function registerWebPage(
   app: FastifyInstance,
   webRoot: string | null,
   options: WebPageOptions = {},
-): void {
+): WebPage {
   app.addHook('onSend', async (_request, reply, payload) => {
     reply.header('cross-origin-opener-policy', 'same-origin');
     reply.header('cross-origin-embedder-policy', 'require-corp');
     reply.header('cross-origin-resource-policy', 'same-origin');
     return payload;
   });
-  if (options.bundle !== null) registerBundle(app, options.bundle ?? {});
+  const bundle =
+    options.bundle === null
+      ? undefined
+      : registerBundle(app, options.bundle ?? {}, options.buildBundleAtStart === true);
   registerOrt(app);
-  if (webRoot === null) return;
+  const page: WebPage = { bundleState: () => bundle?.state() ?? 'none' };
+  if (webRoot === null) return page;
   if (!existsSync(join(webRoot, 'index.html'))) {
     app.get('/', async (_request, reply) => reply.code(503).type('text/html; charset=utf-8').send(NOT_BUILT));
-    return;
+    return page;
   }
   app.register(fastifyStatic, {
     root: webRoot,
@@ -73,6 +89,7 @@ export function registerWebPage(
       if (path.endsWith('.html')) res.setHeader('content-security-policy', CSP);
     },
   });
+  return page;
 }
 
 const TYPES: Record<string, string> = {
@@ -81,15 +98,29 @@ const TYPES: Record<string, string> = {
   '.onnx': 'application/octet-stream',
 };
 
-/** /model/<file>: the bundle `captioner export` would write, built once, on first request. */
-function registerBundle(app: FastifyInstance, source: BuildBundleOptions): void {
+/** /model/<file>: the bundle `captioner export` would write, built once (at start, or on first request). */
+function registerBundle(
+  app: FastifyInstance,
+  source: BuildBundleOptions,
+  atStart: boolean,
+): { state(): BundleState } {
   let building: Promise<Bundle> | undefined;
+  let state: BundleState = 'idle';
   const bundle = () => {
-    building ??= import('../export/bundle.js').then(({ buildBundle }) =>
-      buildBundle({ ...source, download: false }),
-    );
+    if (!building) {
+      state = 'building';
+      building = import('../export/bundle.js').then(({ buildBundle }) =>
+        buildBundle({ ...source, download: false }),
+      );
+      building.then(
+        () => (state = 'ready'),
+        () => (state = 'failed'),
+      );
+    }
     return building;
   };
+  // Not awaited: the server answers while it builds (the first /model/ request then waits for it).
+  if (atStart) app.addHook('onListen', async () => void bundle().catch(() => undefined));
   app.get<{ Params: { file: string } }>(`${MODEL_PATH}:file`, async (request, reply) => {
     let built: Bundle;
     try {
@@ -114,6 +145,7 @@ function registerBundle(app: FastifyInstance, source: BuildBundleOptions): void 
       .type(TYPES[file.slice(file.lastIndexOf('.'))] ?? 'application/octet-stream')
       .send(Buffer.from(bytes));
   });
+  return { state: () => state };
 }
 
 /** /ort/<version>/<file>: onnxruntime-web's wasm and its loader, from the installed package. */

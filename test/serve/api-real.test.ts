@@ -65,4 +65,33 @@ describe('HTTP API with the real captioner', () => {
     assert.ok(card.vocabSize > 0);
     assert.match(card.encoder.sha256, /^[0-9a-f]{64}$/);
   });
+
+  test('captioner serve builds the on-device bundle once listening: /healthz says when it is ready', async (t) => {
+    if (skip) return t.skip(skip);
+    const served = buildServer({ captioner: captioner!, webRoot: null, buildBundleAtStart: true });
+    const lazy = buildServer({ captioner: captioner!, webRoot: null });
+    try {
+      await served.listen({ port: 0, host: '127.0.0.1' });
+      await lazy.listen({ port: 0, host: '127.0.0.1' });
+      const state = async (app: FastifyInstance) =>
+        ((await app.inject({ url: '/healthz' })).json() as { bundle: string }).bundle;
+      assert.ok(['building', 'ready'].includes(await state(served)));
+      // No request for it: built all the same.
+      const deadline = Date.now() + 60_000;
+      while ((await state(served)) === 'building' && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(await state(served), 'ready');
+      const config = await served.inject({ url: '/model/config.json' });
+      assert.equal(config.statusCode, 200);
+      assert.equal(config.json().format, 'captioner-bundle');
+      // Without the option, the bundle waits for the page to ask for it.
+      assert.equal(await state(lazy), 'idle');
+      const none = buildServer({ captioner: captioner!, webRoot: null, bundle: null });
+      assert.equal(((await none.inject({ url: '/healthz' })).json() as { bundle: string }).bundle, 'none');
+      await none.close();
+    } finally {
+      await served.close();
+      await lazy.close();
+    }
+  });
 });

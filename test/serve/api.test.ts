@@ -257,6 +257,7 @@ describe('HTTP API with the test double captioner', () => {
     const health = await app.inject({ method: 'GET', url: '/healthz' });
     assert.equal(health.statusCode, 200);
     assert.equal(health.json().status, 'ok');
+    assert.equal(health.json().bundle, 'idle', 'the on-device bundle is built when first asked for');
   });
 });
 

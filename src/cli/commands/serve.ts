@@ -97,6 +97,7 @@ export function registerServe(program: Command): void {
           captioner,
           limits,
           bundle: { model: flags.model, encoder: flags.encoder },
+          buildBundleAtStart: true,
         });
         const closed = closeOnSignals(app, captioner, { log });
         try {
