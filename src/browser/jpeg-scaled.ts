@@ -12,7 +12,8 @@
  * with captions that score as the server's do (CIDEr-D 58.5 against 57.2, BLEU-4 21.5 against 21.0;
  * the canvas halving 59.0 / 21.6): the beam search turns a level or two of difference into another,
  * as good, sentence about half the time. Not chroma: 4:4:4 JPEGs are as far off at ½ as 4:2:0 ones,
- * so Chromium's libjpeg-turbo and sharp's compute the ½ inverse DCT differently.
+ * so Chromium's ½ decode itself differs from the libjpeg in sharp (its inverse DCT at that scale, or
+ * however it reaches that size).
  */
 import type { KeptArray } from '../util/kept-array.js';
 import { browser, type VideoFrameLike } from './dom.js';
